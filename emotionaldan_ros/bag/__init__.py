@@ -1,0 +1,1 @@
+"""Rosbag2 record / play / evaluation tools built on `rosbags`."""

@@ -1,0 +1,1 @@
+"""ROS-free core: model, preprocessing, detectors, labels, metrics, data, training."""

@@ -1,0 +1,1 @@
+"""Thin rclpy nodes over emotionaldan_ros.core."""
