@@ -69,7 +69,7 @@ def to_valence_probs(probs: np.ndarray, vmap: np.ndarray) -> np.ndarray:
 
 
 def valence_mapping_text(classes: Sequence[str], surprise: str = "positive") -> str:
-    """Human-readable mapping for reports, e.g. 'neutral→neutral; happy, surprise→positive; ...'."""
+    """Human-readable mapping for reports: 'neutral→neutral; happy, surprise→positive; ...'."""
     vmap = valence_map(classes, surprise)
     parts = []
     for v, vname in enumerate(VALENCES):

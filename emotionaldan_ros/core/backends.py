@@ -1,0 +1,53 @@
+"""Build a `Recognizer` from one string spec (the `backend` parameter of node and tools).
+
+Specs:
+    "faceapi"                       converted face-api landmark + expression nets (default model)
+    "checkpoint:PATH" or "PATH.pt"  an EmotionalDAN / baseline checkpoint from emotionaldan-train
+    "python:MODULE:FACTORY"         any importable factory returning a Recognizer (tests, plugins)
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from emotionaldan_ros.core.recognizer import Recognizer
+
+DEFAULT_BACKEND = "faceapi"
+
+
+def create_recognizer(
+    spec: str = DEFAULT_BACKEND, device: str = "cpu", **kwargs: object
+) -> Recognizer:
+    """Resolve a backend spec into a ready recogniser.
+
+    Raises:
+        ValueError: the spec is malformed or names an unknown backend.
+        FileNotFoundError: a checkpoint path does not exist (the message says how to get weights).
+    """
+    spec = spec.strip()
+    if not spec:
+        raise ValueError("empty backend spec")
+    if spec.startswith("python:"):
+        mod_name, _, fn_name = spec[len("python:"):].rpartition(":")
+        if not mod_name or not fn_name:
+            raise ValueError(f"backend spec {spec!r}: expected python:MODULE:FACTORY")
+        rec = getattr(importlib.import_module(mod_name), fn_name)(**kwargs)
+    elif spec == "faceapi":
+        from emotionaldan_ros.core.faceapi.recognizer import FaceApiRecognizer
+
+        rec = FaceApiRecognizer(device=device, **kwargs)
+    else:
+        explicit = spec.startswith("checkpoint:")
+        path = spec[len("checkpoint:"):] if explicit else spec
+        if not explicit and not path.endswith((".pt", ".pth", ".safetensors")):
+            raise ValueError(
+                f"unknown backend {spec!r}: use 'faceapi', 'checkpoint:PATH' or "
+                "'python:MODULE:FACTORY'"
+            )
+        from emotionaldan_ros.core.dan_recognizer import DANRecognizer
+
+        rec = DANRecognizer.from_checkpoint(Path(path), device=device, **kwargs)
+    if not isinstance(rec, Recognizer):
+        raise TypeError(f"backend {spec!r} did not return a Recognizer (got {type(rec).__name__})")
+    return rec

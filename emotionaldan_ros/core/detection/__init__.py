@@ -1,0 +1,11 @@
+"""Face detectors behind one interface, plus IoU tracking for stable face ids."""
+
+from emotionaldan_ros.core.detection.base import (
+    Detections,
+    Detector,
+    create_detector,
+    list_detectors,
+    register_detector,
+)
+
+__all__ = ["Detections", "Detector", "create_detector", "list_detectors", "register_detector"]
