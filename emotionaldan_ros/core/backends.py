@@ -29,7 +29,7 @@ def create_recognizer(
     if not spec:
         raise ValueError("empty backend spec")
     if spec.startswith("python:"):
-        mod_name, _, fn_name = spec[len("python:"):].rpartition(":")
+        mod_name, _, fn_name = spec[len("python:") :].rpartition(":")
         if not mod_name or not fn_name:
             raise ValueError(f"backend spec {spec!r}: expected python:MODULE:FACTORY")
         rec = getattr(importlib.import_module(mod_name), fn_name)(**kwargs)
@@ -39,7 +39,7 @@ def create_recognizer(
         rec = FaceApiRecognizer(device=device, **kwargs)
     else:
         explicit = spec.startswith("checkpoint:")
-        path = spec[len("checkpoint:"):] if explicit else spec
+        path = spec[len("checkpoint:") :] if explicit else spec
         if not explicit and not path.endswith((".pt", ".pth", ".safetensors")):
             raise ValueError(
                 f"unknown backend {spec!r}: use 'faceapi', 'checkpoint:PATH' or "
