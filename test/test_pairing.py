@@ -1,0 +1,34 @@
+import pytest
+
+from emotionaldan_ros.core.pairing import StampPairer
+
+
+def test_pairs_either_order():
+    p = StampPairer(4)
+    assert p.add_a(1, "img1") is None
+    assert p.add_b(1, "faces1") == ("img1", "faces1")
+    assert p.add_b(2, "faces2") is None
+    assert p.add_a(2, "img2") == ("img2", "faces2")
+
+
+def test_bounded_and_evictions_counted():
+    p = StampPairer(2)
+    for k in range(5):
+        assert p.add_a(k, k) is None
+    assert p.evicted_a == 3
+    assert p.add_b(0, "late") is None  # image 0 was evicted
+    assert p.add_b(4, "f4") == (4, "f4")
+
+
+def test_drop_older_than():
+    p = StampPairer(8)
+    p.add_a(1, "a")
+    p.add_b(2, "b")
+    p.add_a(5, "c")
+    assert p.drop_older_than(5) == 2
+    assert p.add_b(5, "x") == ("c", "x")
+
+
+def test_capacity_validated():
+    with pytest.raises(ValueError, match="capacity"):
+        StampPairer(0)
