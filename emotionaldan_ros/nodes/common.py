@@ -1,0 +1,264 @@
+"""Shared plumbing of the cabin nodes: parameters, QoS, diagnostics, latest-wins mailbox, images.
+
+Kept small on purpose: node logic lives in `emotionaldan_ros.core`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from emotionaldan_ros.core.image_codec import image_to_numpy, numpy_to_image, to_bgr8
+from emotionaldan_ros.params import ParamSpec, ParamValue
+
+# Frames: newest wins (depth 1). Subscribers are best effort so that they match any camera
+# driver; our publishers are reliable, which matches both reliable and best-effort subscribers.
+FRAME_SUB_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT
+)
+FRAME_PUB_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
+)
+# Per-frame results are small; a few in flight so that pairing sees every one under load.
+RESULT_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=4, reliability=ReliabilityPolicy.RELIABLE
+)
+# Alerts must reach the planner: reliable, and late joiners get the last ones.
+ALERT_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------- parameters
+def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, ParamValue]:
+    """Declare described, validated parameters; return their values.
+
+    Raises:
+        ValueError: a value given at start-up (params file / overrides) breaks its rule.
+    """
+    by_name = {s.name: s for s in specs}
+    values: dict[str, ParamValue] = {}
+    for spec in specs:
+        desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+        if spec.range is not None and isinstance(spec.default, float):
+            desc.floating_point_range = [
+                FloatingPointRange(from_value=float(spec.range[0]), to_value=float(spec.range[1]))
+            ]
+        elif spec.range is not None and isinstance(spec.default, int):
+            desc.integer_range = [
+                IntegerRange(from_value=int(spec.range[0]), to_value=int(spec.range[1]))
+            ]
+        if spec.choices:
+            desc.additional_constraints = f"one of: {', '.join(spec.choices)}"
+        value = node.declare_parameter(spec.name, spec.default, desc).value
+        if isinstance(spec.default, float) and isinstance(value, int):
+            value = float(value)
+        problem = spec.validate(value)
+        if problem:
+            raise ValueError(f"{node.get_name()}: bad parameter: {problem}")
+        values[spec.name] = value
+
+    def on_set(params: list[Any]) -> SetParametersResult:
+        for p in params:
+            spec = by_name.get(p.name)
+            if spec is None:
+                continue
+            if spec.read_only:
+                return SetParametersResult(successful=False, reason=f"{p.name} is read-only")
+            problem = spec.validate(p.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
+    return values
+
+
+# ------------------------------------------------------------------------------------ mailbox
+class LatestSlot(Generic[T]):
+    """Single-item, thread-safe mailbox: the newest item wins, overwritten ones are counted.
+
+    Callbacks only `put`; a worker thread `take`s, so a slow model never backs up DDS queues.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: T | None = None
+        self._closed = False
+        self.overwritten = 0
+
+    def put(self, item: T) -> bool:
+        """Store `item`; return True if it replaced one that was never taken."""
+        with self._cond:
+            replaced = self._item is not None
+            self.overwritten += replaced
+            self._item = item
+            self._cond.notify()
+            return replaced
+
+    def take(self, timeout: float | None = None) -> T | None:
+        """Wait for an item (None on timeout or after close)."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        """Wake the worker for shutdown."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True after close()."""
+        return self._closed
+
+
+class Worker:
+    """A daemon thread that processes items from a LatestSlot until stopped."""
+
+    def __init__(self, name: str, slot: LatestSlot, handle: Any) -> None:
+        self.slot = slot
+        self._handle = handle
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self.slot.closed:
+            item = self.slot.take(timeout=0.2)
+            if item is not None:
+                self._handle(item)
+
+    def stop(self) -> None:
+        """Stop and join the thread."""
+        self.slot.close()
+        self._thread.join(timeout=5.0)
+
+
+# -------------------------------------------------------------------------------- diagnostics
+class Stats:
+    """Counters and rolling windows reported on /diagnostics."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = window_s
+        self.counts: dict[str, int] = {}
+        self._events: dict[str, deque[float]] = {}
+        self._latency_ms: deque[float] = deque(maxlen=200)
+        self._lock = threading.Lock()
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add to a counter (received, published, dropped_*, errors, ...)."""
+        with self._lock:
+            self.counts[key] = self.counts.get(key, 0) + n
+            self._events.setdefault(key, deque(maxlen=1000)).extend([time.monotonic()] * n)
+
+    def latency(self, ms: float) -> None:
+        """Record one processing latency."""
+        with self._lock:
+            self._latency_ms.append(ms)
+
+    def rate(self, key: str) -> float:
+        """Events per second over the window."""
+        now = time.monotonic()
+        with self._lock:
+            events = self._events.get(key, ())
+            return sum(1 for t in events if now - t <= self.window_s) / self.window_s
+
+    def latency_ms(self) -> tuple[float, float]:
+        """(median, p95) of recent latencies, NaN when none."""
+        with self._lock:
+            if not self._latency_ms:
+                return float("nan"), float("nan")
+            arr = np.asarray(self._latency_ms)
+        return float(np.median(arr)), float(np.percentile(arr, 95))
+
+    def dropped(self) -> int:
+        """All drops (counters named dropped_*)."""
+        return sum(v for k, v in self.counts.items() if k.startswith("dropped"))
+
+
+class Diagnostics:
+    """Publishes one DiagnosticStatus for a node on /diagnostics at a fixed period."""
+
+    def __init__(self, node: Node, stats: Stats, period_s: float = 1.0) -> None:
+        self._node = node
+        self._stats = stats
+        self.state = "running"
+        self._pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._timer = node.create_timer(period_s, self.publish)
+
+    def publish(self) -> None:
+        """Send the current counters, rates and latency."""
+        s = self._stats
+        p50, p95 = s.latency_ms()
+        status = DiagnosticStatus()
+        status.name = f"emotionaldan_ros: {self._node.get_fully_qualified_name()}"
+        status.hardware_id = "cabin"
+        errors = s.counts.get("errors", 0)
+        if self.state != "running":
+            status.level, status.message = DiagnosticStatus.WARN, self.state
+        elif errors:
+            status.level, status.message = DiagnosticStatus.WARN, f"{errors} errors"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "ok"
+        values = {
+            "input_rate_hz": f"{s.rate('received'):.2f}",
+            "output_rate_hz": f"{s.rate('published'):.2f}",
+            "latency_p50_ms": f"{p50:.1f}",
+            "latency_p95_ms": f"{p95:.1f}",
+            "dropped": str(s.dropped()),
+            "state": self.state,
+        } | {k: str(v) for k, v in sorted(s.counts.items())}
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray()
+        msg.header.stamp = self._node.get_clock().now().to_msg()
+        msg.status = [status]
+        self._pub.publish(msg)
+
+
+# ------------------------------------------------------------------------------------- images
+def stamp_ns(header: Header) -> int:
+    """Integer nanosecond key of a header stamp (exact pairing key)."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def image_msg_to_bgr(msg: Image) -> np.ndarray:
+    """Decode a sensor_msgs/Image into BGR uint8 (raises ImageDecodeError on bad messages)."""
+    array = image_to_numpy(
+        msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
+    )
+    return to_bgr8(msg.encoding, array)
+
+
+def bgr_to_image_msg(bgr: np.ndarray, header: Header) -> Image:
+    """Encode a BGR uint8 array as a bgr8 sensor_msgs/Image with `header`."""
+    fields = numpy_to_image(bgr, "bgr8")
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = fields.height, fields.width
+    msg.encoding, msg.is_bigendian, msg.step = fields.encoding, fields.is_bigendian, fields.step
+    msg.data = fields.data
+    return msg
