@@ -1,0 +1,1 @@
+"""EmotionalDAN / DAN models, connection layers, baselines, losses and the model registry."""
