@@ -1,9 +1,9 @@
 """The one face-crop routine shared by training, evaluation and inference.
 
 A face box becomes a square `size` x `size` grayscale crop through a similarity transform (uniform
-scale + translation, no rotation): the crop is centred on the box centre and its side is
-`max(box w, box h) * (1 + 2 * margin)` image pixels. Landmarks move between the two frames with
-`to_crop` / `to_image`.
+scale + translation, no rotation): the crop is centred on the box centre moved down by
+`shift * max(box w, box h)` and its side is `max(box w, box h) * (1 + 2 * margin)` image pixels.
+Landmarks move between the two frames with `to_crop` / `to_image`.
 
 Coordinate convention (the same as `cv2.warpAffine` / `cv2.remap`): a point (x, y) is a continuous
 position in which the *centre* of pixel (row i, column j) sits at (x=j, y=i); the image covers
@@ -13,11 +13,13 @@ size-0.5. A matrix M (2, 3) maps an image point p to the crop point `M[:, :2] @ 
 `cv2.warpAffine(image, M, (size, size))` produces the same crop as `crop_faces` (up to OpenCV's
 fixed-point interpolation).
 
-Margin: DEFAULT_MARGIN = 0.2 on each side (crop side 1.4x the box side) is chosen for OpenCV's
-Haar frontal-face boxes, which span roughly brow-to-mouth and cheek-to-cheek: at 1.4x the whole
-68-point shape (jaw and brows included) lies inside the crop with a border (see
-`core/mean_shape.py`, where the default mean shape is measured from Haar boxes on annotated faces).
-Other detectors with tighter or looser boxes should pass their own margin.
+Margin and shift: DEFAULT_MARGIN = 0.2 on each side (crop side 1.4x the box side) and
+DEFAULT_SHIFT = 0.15 (crop centre 0.15 box sides below the box centre) are chosen for OpenCV's
+Haar frontal-face boxes, which span roughly brow-to-lower-lip and sit high on the face: with them
+the whole 68-point shape (jaw and brows included) lies inside the crop with a border of ~20 px
+(see `core/mean_shape.py`, where the default mean shape is measured from Haar boxes on annotated
+faces). Other detectors with tighter or looser boxes should pass their own margin and shift, and a
+model should be trained and run with the same ones.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 MEAN_SHAPE_FRAME = 112  # side of the square crop, pixels (DAN input size)
 NUM_LANDMARKS = 68  # iBUG / 300-W point count
 DEFAULT_MARGIN = 0.2  # extra fraction of the box side added on each side of the crop
+DEFAULT_SHIFT = 0.15  # crop centre moves down by this fraction of the box side (see above)
 
 
 def _as_boxes(boxes: np.ndarray) -> np.ndarray:
@@ -50,7 +53,10 @@ def degenerate_rows(boxes: np.ndarray) -> np.ndarray:
 
 
 def crop_transforms(
-    boxes: np.ndarray, size: int = MEAN_SHAPE_FRAME, margin: float = DEFAULT_MARGIN
+    boxes: np.ndarray,
+    size: int = MEAN_SHAPE_FRAME,
+    margin: float = DEFAULT_MARGIN,
+    shift: float = DEFAULT_SHIFT,
 ) -> np.ndarray:
     """Similarity transforms image → crop for N face boxes.
 
@@ -58,7 +64,8 @@ def crop_transforms(
         boxes: (N, 4) x1, y1, x2, y2 in image pixels (see the module's coordinate convention).
         size: crop side in pixels.
         margin: fraction of the box side added on each side; the crop covers a square of side
-            `max(w, h) * (1 + 2 * margin)` centred on the box.
+            `max(w, h) * (1 + 2 * margin)`.
+        shift: the crop centre is `shift * max(w, h)` pixels below the box centre.
 
     Returns:
         (N, 2, 3) float32 matrices M with crop = M[:, :2] @ image_point + M[:, 2].
@@ -72,8 +79,10 @@ def crop_transforms(
         raise ValueError(f"zero-area face boxes (x2 <= x1 or y2 <= y1) in rows {bad.tolist()}")
     if margin <= -0.5:
         raise ValueError(f"margin must be > -0.5, got {margin}")
+    box_side = np.max(boxes[:, 2:] - boxes[:, :2], axis=1)
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2.0
-    side = np.max(boxes[:, 2:] - boxes[:, :2], axis=1) * (1.0 + 2.0 * margin)
+    centre[:, 1] += shift * box_side
+    side = box_side * (1.0 + 2.0 * margin)
     scale = size / side  # crop pixels per image pixel
     mats = np.zeros((boxes.shape[0], 2, 3), dtype=np.float64)
     mats[:, 0, 0] = scale
