@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -51,8 +51,15 @@ T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------------- parameters
-def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, ParamValue]:
+def declare_params(
+    node: Node,
+    specs: Sequence[ParamSpec],
+    cross_check: Callable[[dict[str, ParamValue]], str | None] | None = None,
+) -> dict[str, ParamValue]:
     """Declare described, validated parameters; return their values.
+
+    Every later change is checked with the same rules (and `cross_check` on the would-be set of
+    values, for rules between parameters) and refused with the reason.
 
     Raises:
         ValueError: a value given at start-up (params file / overrides) breaks its rule.
@@ -78,6 +85,9 @@ def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, ParamVal
         if problem:
             raise ValueError(f"{node.get_name()}: bad parameter: {problem}")
         values[spec.name] = value
+    problem = cross_check(values) if cross_check else None
+    if problem:
+        raise ValueError(f"{node.get_name()}: bad parameters: {problem}")
 
     def on_set(params: list[Any]) -> SetParametersResult:
         for p in params:
@@ -87,6 +97,12 @@ def declare_params(node: Node, specs: Sequence[ParamSpec]) -> dict[str, ParamVal
             if spec.read_only:
                 return SetParametersResult(successful=False, reason=f"{p.name} is read-only")
             problem = spec.validate(p.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        if cross_check:
+            candidate = {n: node.get_parameter(n).value for n in by_name}
+            candidate.update({p.name: p.value for p in params if p.name in by_name})
+            problem = cross_check(candidate)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)

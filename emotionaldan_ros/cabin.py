@@ -1,0 +1,171 @@
+"""`emotionaldan-cabin`: start the whole cabin graph in one process on pip-installed rclpy.
+
+The same node list (`graph.CABIN_NODES`) and the same YAML parameter file as
+`launch/cabin.launch.py`; use that launch file on a full ROS 2 install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emotionaldan_ros.graph import DEFAULT_NAMESPACE, cabin_nodes, default_config
+from emotionaldan_ros.rosenv import apply_ros_defaults
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line of emotionaldan-cabin."""
+    ap = argparse.ArgumentParser(
+        prog="emotionaldan-cabin",
+        description="Run camera → face detector → EmotionalDAN → fear monitor in one process.",
+    )
+    ap.add_argument("--config", type=Path, help="ROS 2 params file (default: config/cabin.yaml)")
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NODE.PARAM=VALUE",
+        help="override one parameter, e.g. --set camera.fps=30 (repeatable)",
+    )
+    ap.add_argument("--source", help="shortcut for --set camera.source=...")
+    ap.add_argument("--backend", help="shortcut for --set emotionaldan.backend=...")
+    ap.add_argument("--detector", help="shortcut for --set face_detector.detector=...")
+    ap.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="graph namespace (/cabin)")
+    ap.add_argument(
+        "--no-camera", action="store_true", help="no camera node (frames come from a bag player)"
+    )
+    ap.add_argument(
+        "--output", type=Path, help="write annotated frames here (default: none; demo: out/demo)"
+    )
+    ap.add_argument("--max-frames", type=int, default=0, help="stop after N processed frames")
+    ap.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    ap.add_argument("--quiet", action="store_true", help="no live line per frame")
+    return ap.parse_args(argv)
+
+
+def merged_params(config: Path, overrides: list[str]) -> dict[str, Any]:
+    """Load a params file and apply NODE.PARAM=VALUE overrides (values parsed as YAML)."""
+    data = yaml.safe_load(config.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{config}: not a ROS 2 params file (top level must be a mapping)")
+    for item in overrides:
+        key, eq, raw = item.partition("=")
+        node, dot, param = key.partition(".")
+        if not (eq and dot and node and param):
+            raise ValueError(f"bad override {item!r}: expected NODE.PARAM=VALUE")
+        section = next((k for k in data if k.rsplit("/", 1)[-1] == node), None)
+        if section is None:
+            section = f"/**/{node}"
+            data[section] = {"ros__parameters": {}}
+        data[section].setdefault("ros__parameters", {})[param] = yaml.safe_load(raw)
+    return data
+
+
+class Graph:
+    """The nodes of one cabin graph plus the executor that spins them."""
+
+    def __init__(self, args: argparse.Namespace, params_file: Path) -> None:
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+
+        from emotionaldan_ros.nodes.monitor import CabinMonitor
+        from emotionaldan_ros.nodes.runtime import activate
+
+        rclpy.init(args=["--ros-args", "--params-file", str(params_file)])
+        self.nodes: list = []
+        self.camera = None
+        self.executor = MultiThreadedExecutor(num_threads=4)
+        try:
+            for spec in cabin_nodes(camera=not args.no_camera):
+                node = spec.load()(namespace=args.namespace)
+                self.nodes.append(node)
+                activate(node)
+                if spec.name == "camera":
+                    self.camera = node
+            self.monitor = CabinMonitor(args.output, live=not args.quiet, namespace=args.namespace)
+            self.nodes.append(self.monitor)
+        except Exception:
+            self.close()
+            raise
+        for node in self.nodes:
+            self.executor.add_node(node)
+
+    def drained(self, idle_s: float = 2.0) -> bool:
+        """The camera has ended and the last frames went through (or nothing came for idle_s)."""
+        if self.camera is None or not self.camera.finished:
+            return False
+        idle = time.monotonic() - self.monitor.last_emotion_time
+        return self.monitor.frames >= self.camera.published or idle > idle_s
+
+    def close(self) -> None:
+        """Stop workers and destroy nodes, then shut rclpy down."""
+        import rclpy
+
+        for node in reversed(self.nodes):
+            close = getattr(node, "close", None)
+            if close:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = parse_args(argv)
+    overrides = list(args.overrides)
+    for flag, key in (
+        ("source", "camera.source"),
+        ("backend", "emotionaldan.backend"),
+        ("detector", "face_detector.detector"),
+    ):
+        if getattr(args, flag):
+            overrides.append(f"{key}={getattr(args, flag)}")
+    try:
+        params = merged_params(args.config or default_config(), overrides)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        print(f"emotionaldan-cabin: {exc}", file=sys.stderr)
+        return 2
+    applied = apply_ros_defaults()
+    if applied:
+        print("emotionaldan-cabin: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
+    stop = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="cabin-params-") as f:
+        yaml.safe_dump(params, f)
+        f.flush()
+        try:
+            graph = Graph(args, Path(f.name))
+        except Exception as exc:  # bad parameter, missing model or camera: one clear line
+            print(f"emotionaldan-cabin: cannot start the graph: {exc}", file=sys.stderr)
+            return 1
+    signal.signal(signal.SIGTERM, request_stop)
+    start = time.monotonic()
+    try:
+        while not stop and not graph.drained():
+            graph.executor.spin_once(timeout_sec=0.05)
+            if args.max_frames and graph.monitor.frames >= args.max_frames:
+                break
+            if args.duration and time.monotonic() - start > args.duration:
+                break
+    except KeyboardInterrupt:
+        pass
+    summary = graph.monitor.summary()
+    graph.close()
+    print("\n" + summary, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""EmotionalDAN node: landmarks + emotion for every face of every frame (lifecycle node).
+
+Pairs each image with its `Faces` by exact stamp, runs the core recogniser once per frame over all
+faces, and publishes `emotion` (EmotionArray, also when empty), `landmarks` and an optional
+`debug_image` overlay, all with the source image's header.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from emotionaldan_msgs.msg import (
+    Emotion,
+    EmotionArray,
+    Faces,
+    Landmarks,
+    LandmarksArray,
+    Point2D,
+)
+from emotionaldan_ros.core.backends import DEFAULT_BACKEND, create_recognizer
+from emotionaldan_ros.core.image_codec import ImageDecodeError
+from emotionaldan_ros.core.labels import VALENCES
+from emotionaldan_ros.core.overlay import draw_faces
+from emotionaldan_ros.core.pairing import StampPairer
+from emotionaldan_ros.core.recognizer import Prediction
+from emotionaldan_ros.nodes.common import (
+    FRAME_PUB_QOS,
+    FRAME_SUB_QOS,
+    RESULT_QOS,
+    Diagnostics,
+    LatestSlot,
+    Stats,
+    Worker,
+    bgr_to_image_msg,
+    declare_params,
+    image_msg_to_bgr,
+    stamp_ns,
+)
+from emotionaldan_ros.nodes.runtime import run_lifecycle
+from emotionaldan_ros.params import ParamSpec
+
+PARAMS = (
+    ParamSpec(
+        "backend",
+        DEFAULT_BACKEND,
+        "Recogniser: 'faceapi', 'checkpoint:PATH' (EmotionalDAN checkpoint) or "
+        "'python:MODULE:FACTORY'",
+        check=lambda v: None if str(v).strip() else "backend must not be empty",
+        read_only=True,
+    ),
+    ParamSpec("device", "cpu", "Torch device for the model ('cpu', 'cuda', 'cuda:1')"),
+    ParamSpec(
+        "surprise_valence",
+        "positive",
+        "3-class valence of 'surprise'",
+        choices=VALENCES,
+        read_only=True,
+    ),
+    ParamSpec("pair_cache_size", 8, "Frames waiting for their pair (image/faces)", range=(1, 256)),
+    ParamSpec("publish_landmarks", True, "Publish landmarks (LandmarksArray)"),
+    ParamSpec("publish_debug_image", False, "Publish an annotated debug image"),
+)
+
+
+def _rois_to_boxes(faces: Faces, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes x1y1x2y2 clipped to the image, and a mask of usable (non-empty) ones."""
+    rois = np.array(
+        [[f.roi.x_offset, f.roi.y_offset, f.roi.width, f.roi.height] for f in faces.faces],
+        dtype=np.float32,
+    ).reshape(-1, 4)
+    boxes = np.concatenate([rois[:, :2], rois[:, :2] + rois[:, 2:]], axis=1)
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+    usable = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
+    return boxes, usable
+
+
+def emotion_array(header: Header, faces: list, pred: Prediction, model: str) -> EmotionArray:
+    """Pack a Prediction for `faces` (Face messages, same order) into an EmotionArray."""
+    out = EmotionArray(header=header, model=model)
+    for i, face in enumerate(faces):
+        probs = pred.probs[i]
+        label = int(np.argmax(probs))
+        valence = int(np.argmax(pred.valence[i]))
+        msg = Emotion(
+            face_id=face.id,
+            roi=face.roi,
+            detection_score=face.score,
+            label=label,
+            label_name=pred.classes[label],
+            probabilities=probs.astype(np.float32).tolist(),
+            confidence=float(probs[label]),
+            valence=valence,
+            valence_name=VALENCES[valence],
+            valence_probabilities=pred.valence[i].astype(np.float32).tolist(),
+        )
+        msg.landmarks = [Point2D(x=float(x), y=float(y)) for x, y in pred.landmarks[i]]
+        out.emotions.append(msg)
+    return out
+
+
+class EmotionalDanNode(LifecycleNode):
+    """Subscribes `camera/image_raw` + `faces`; publishes `emotion`, `landmarks`, `debug_image`."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("emotionaldan", **kwargs)
+        self.params = declare_params(self, PARAMS)
+        self.stats = Stats()
+        self.diagnostics = Diagnostics(self, self.stats)
+        self.diagnostics.state = "unconfigured"
+        self.recognizer = None
+        self._subs: list = []
+        self._worker: Worker | None = None
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model (a missing / corrupt checkpoint fails here, naming the file)."""
+        p = self.params
+        try:
+            self.recognizer = create_recognizer(
+                p["backend"], device=p["device"], surprise_valence=p["surprise_valence"]
+            )
+        except Exception as exc:
+            self.get_logger().error(f"cannot load recogniser {p['backend']!r}: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.pairer: StampPairer[Image, Faces] = StampPairer(p["pair_cache_size"])
+        self.emotion_pub = self.create_lifecycle_publisher(EmotionArray, "emotion", RESULT_QOS)
+        self.landmarks_pub = self.create_lifecycle_publisher(
+            LandmarksArray, "landmarks", RESULT_QOS
+        )
+        self.debug_pub = self.create_lifecycle_publisher(Image, "debug_image", FRAME_PUB_QOS)
+        self.get_logger().info(f"recogniser {self.recognizer.name} ready")
+        self.diagnostics.state = "inactive"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start pairing and processing."""
+        self._slot: LatestSlot[tuple[Image, Faces]] = LatestSlot()
+        self._worker = Worker("emotionaldan", self._slot, self.process)
+        self._subs = [
+            self.create_subscription(
+                Image, "camera/image_raw", self.image_callback, FRAME_SUB_QOS
+            ),
+            self.create_subscription(Faces, "faces", self.faces_callback, RESULT_QOS),
+        ]
+        self.diagnostics.state = "running"
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop processing."""
+        self.close()
+        self.diagnostics.state = "inactive"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model."""
+        for pub in (self.emotion_pub, self.landmarks_pub, self.debug_pub):
+            self.destroy_publisher(pub)
+        self.recognizer = None
+        self.diagnostics.state = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    def image_callback(self, msg: Image) -> None:
+        """Cache the image until its faces arrive."""
+        self.stats.count("received")
+        self._offer(self.pairer.add_a(stamp_ns(msg.header), msg))
+
+    def faces_callback(self, msg: Faces) -> None:
+        """Pair faces with their cached image."""
+        self._offer(self.pairer.add_b(stamp_ns(msg.header), msg))
+
+    def _offer(self, pair: tuple[Image, Faces] | None) -> None:
+        self.stats.counts["dropped_unpaired"] = self.pairer.evicted_a + self.pairer.evicted_b
+        if pair is not None and self._slot.put(pair):
+            self.stats.count("dropped_overrun")
+
+    def process(self, pair: tuple[Image, Faces]) -> None:
+        """Run the recogniser on one frame and publish its results."""
+        start = time.perf_counter()
+        image_msg, faces_msg = pair
+        try:
+            image = image_msg_to_bgr(image_msg)
+        except ImageDecodeError as exc:
+            self.stats.count("dropped_bad_image")
+            self.get_logger().warn(f"dropped image: {exc}", throttle_duration_sec=5.0)
+            return
+        boxes, usable = _rois_to_boxes(faces_msg, image.shape[1], image.shape[0])
+        if not usable.all():
+            self.stats.count("dropped_bad_roi", int((~usable).sum()))
+            self.get_logger().warn(
+                "ignored faces with empty or out-of-image boxes", throttle_duration_sec=5.0
+            )
+        faces = [f for f, ok in zip(faces_msg.faces, usable, strict=True) if ok]
+        try:
+            pred = self.recognizer.predict(image, boxes[usable])
+        except Exception as exc:  # a model failure on one frame is counted, the node lives on
+            self.stats.count("errors")
+            self.get_logger().error(f"recogniser failed: {exc}", throttle_duration_sec=5.0)
+            return
+        finite = np.isfinite(pred.probs).all(axis=1) & np.isfinite(pred.landmarks).all(axis=(1, 2))
+        if not finite.all():
+            self.stats.count("dropped_nan", int((~finite).sum()))
+            self.get_logger().warn("dropped faces with NaN outputs", throttle_duration_sec=5.0)
+            pred = _select(pred, finite)
+            faces = [f for f, ok in zip(faces, finite, strict=True) if ok]
+        header = image_msg.header
+        out = emotion_array(header, faces, pred, self.recognizer.name)
+        out.processing_time_ms = (time.perf_counter() - start) * 1e3
+        self.emotion_pub.publish(out)
+        if self.params["publish_landmarks"]:
+            self.landmarks_pub.publish(
+                LandmarksArray(
+                    header=header,
+                    faces=[
+                        Landmarks(header=header, face_id=e.face_id, points=e.landmarks)
+                        for e in out.emotions
+                    ],
+                )
+            )
+        if self.params["publish_debug_image"]:
+            overlay = draw_faces(
+                image, pred.boxes, pred.probs, pred.classes, pred.landmarks, [f.id for f in faces]
+            )
+            self.debug_pub.publish(bgr_to_image_msg(overlay, header))
+        self.stats.count("published")
+        self.stats.count("faces", len(faces))
+        self.stats.latency(out.processing_time_ms)
+
+    def close(self) -> None:
+        """Stop the worker and the subscriptions."""
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+
+
+def _select(pred: Prediction, keep: np.ndarray) -> Prediction:
+    return Prediction(
+        pred.boxes[keep], pred.landmarks[keep], pred.probs[keep], pred.valence[keep], pred.classes
+    )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the EmotionalDAN node (configured and activated at start)."""
+    run_lifecycle(EmotionalDanNode, args)
+
+
+if __name__ == "__main__":
+    main()

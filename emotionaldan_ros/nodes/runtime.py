@@ -1,0 +1,84 @@
+"""`main()` helpers shared by the node executables (`ros2 run emotionaldan_ros <node>`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+
+from emotionaldan_ros.rosenv import apply_ros_defaults
+
+
+def run_single(
+    factory: Callable[[], Node],
+    args: list[str] | None = None,
+    done: Callable[[Node], bool] | None = None,
+) -> None:
+    """Create one node and spin it until Ctrl-C, shutdown, or `done(node)` is true.
+
+    A node that cannot start (bad parameter, missing model, missing camera) logs one clear line
+    and the process exits with status 1 instead of a traceback.
+    """
+    apply_ros_defaults()
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = factory()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok() and not (done and done(node)):
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as exc:  # start-up errors: one readable line, not a traceback
+        if node is not None:
+            raise
+        print(f"[{getattr(factory, '__name__', 'node')}] cannot start: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    if code:
+        sys.exit(code)
+
+
+def activate(node: Node) -> None:
+    """Drive a lifecycle node to active (configure + activate); raise if a transition fails.
+
+    Plain nodes are left alone, so one code path starts every node of the graph.
+    """
+    from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+
+    if not isinstance(node, LifecycleNode):
+        return
+    for step in (node.trigger_configure, node.trigger_activate):
+        result = step()
+        if result != TransitionCallbackReturn.SUCCESS:
+            raise RuntimeError(
+                f"{node.get_name()}: {step.__name__.removeprefix('trigger_')} failed "
+                "(see the error above)"
+            )
+
+
+def run_lifecycle(factory: Callable[[], Node], args: list[str] | None = None) -> None:
+    """Like run_single, for lifecycle nodes that should start active (autostart)."""
+
+    def build() -> Node:
+        node = factory()
+        try:
+            activate(node)
+        except RuntimeError:
+            node.destroy_node()
+            raise
+        return node
+
+    build.__name__ = getattr(factory, "__name__", "node")
+    run_single(build, args)
