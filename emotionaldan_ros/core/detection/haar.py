@@ -74,7 +74,7 @@ class HaarDetector:
         score_threshold: float = 0.5,
         scale_factor: float = 1.1,
         min_neighbors: int = 3,
-        overlap_threshold: float = 0.6,
+        overlap_threshold: float = 0.5,
         equalize: bool = True,
     ) -> None:
         _check_int("min_face_size", min_face_size, 1)
