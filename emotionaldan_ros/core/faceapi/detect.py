@@ -1,0 +1,145 @@
+"""Pre- and post-processing of face-api's two face detectors, matching the original.
+
+Both pad the image with black at the bottom/right to a square and resize it to the net input
+(TF.js bilinear, see `image.py`). Results are in input-image pixels, x1, y1, x2, y2, *not* clipped
+(as face-api returns them); `core/detection/faceapi.py` clips and filters them for `Detections`.
+
+- Tiny detector: (x - mean RGB) / 255; per grid cell and anchor, score = sigmoid(t_o), centre =
+  (cell + sigmoid(t_xy)) / grid, size = exp(t_wh) · anchor / grid, corrected for the padding;
+  greedy NMS (IoU > 0.4 suppressed).
+- SSD: x / 127.5 - 1; boxes decoded against the 5118 stored priors; score = sigmoid of the face
+  logit; greedy NMS (IoU > 0.5 suppressed, at most `max_results`); boxes clamped to [0, 1] of the
+  padded square, then scaled to the image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from emotionaldan_ros.core.faceapi.image import (
+    TINY_MEAN_RGB,
+    as_rgb_tensor,
+    crop_square_resize,
+    js_round,
+    normalize,
+)
+from emotionaldan_ros.core.faceapi.nets import SsdMobilenetV1, TinyFaceDetector
+
+
+def letterbox(image: torch.Tensor, size: int) -> tuple[torch.Tensor, float, float]:
+    """(H, W, 3) uint8 RGB → (1, size, size, 3) float32 padded bottom/right and resized.
+
+    Returns:
+        The batch and the padding corrections (padded side / image side) along x and y, in
+        face-api's rounding (`Math.round` of the resized image size).
+    """
+    h, w = int(image.shape[0]), int(image.shape[1])
+    region = torch.tensor([[0, 0, w, h]], dtype=torch.int64)
+    batch = crop_square_resize(image, region, size, centered=False)
+    scale = size / max(h, w)
+    return batch, size / float(js_round(w * scale)), size / float(js_round(h * scale))
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_out: int) -> list:
+    """Greedy non-maximum suppression; boxes (K, 4) x1, y1, x2, y2; IoU > threshold suppressed.
+
+    Returns:
+        Kept indices, highest score first.
+    """
+    order = torch.argsort(scores, descending=True, stable=True)
+    lo = torch.minimum(boxes[:, :2], boxes[:, 2:])
+    hi = torch.maximum(boxes[:, :2], boxes[:, 2:])
+    area = (hi - lo).prod(dim=1)
+    keep: list[int] = []
+    suppressed = torch.zeros(len(boxes), dtype=torch.bool)
+    for i in order.tolist():
+        if len(keep) >= max_out:
+            break
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        inter = (torch.minimum(hi, hi[i]) - torch.maximum(lo, lo[i])).clamp_min(0).prod(dim=1)
+        union = area + area[i] - inter
+        iou = torch.where((area > 0) & (area[i] > 0), inter / union, torch.zeros_like(inter))
+        suppressed |= iou > iou_threshold
+    return keep
+
+
+def detect_tiny(
+    net: TinyFaceDetector,
+    image: np.ndarray,
+    input_size: int = 416,
+    score_threshold: float = 0.5,
+    iou_threshold: float = 0.4,
+    bgr: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the tiny face detector on one uint8 image.
+
+    Returns:
+        boxes (K, 4) float64 x1, y1, x2, y2 in image pixels and scores (K,), best first.
+    """
+    if input_size <= 0 or input_size % 32:
+        raise ValueError(
+            f"tiny detector input_size must be a positive multiple of 32, got {input_size}"
+        )
+    img = as_rgb_tensor(image, bgr=bgr)
+    h, w = int(img.shape[0]), int(img.shape[1])
+    batch, fix_x, fix_y = letterbox(img, input_size)
+    device = next(net.parameters()).device
+    with torch.inference_mode():
+        out = net(normalize(batch, TINY_MEAN_RGB, 255.0).to(device))[0].cpu().double()
+    boxes, scores = decode_tiny(out, net.anchors, fix_x, fix_y)
+    keep = scores > score_threshold
+    boxes, scores = boxes[keep], scores[keep]
+    idx = nms(boxes, scores, iou_threshold, len(scores))
+    scale = torch.tensor([w, h, w, h], dtype=torch.float64)
+    return (boxes[idx] * scale).numpy(), scores[idx].numpy()
+
+
+def decode_tiny(
+    grid: torch.Tensor, anchors: tuple[tuple[float, float], ...], fix_x: float, fix_y: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(G, G, A, 5) raw outputs → relative boxes (G·G·A, 4) x1, y1, x2, y2 and scores."""
+    g = grid.shape[0]
+    cells = torch.arange(g, dtype=grid.dtype)
+    anchor = torch.tensor(anchors, dtype=grid.dtype)
+    cx = (cells[None, :, None] + torch.sigmoid(grid[..., 0])) / g * fix_x
+    cy = (cells[:, None, None] + torch.sigmoid(grid[..., 1])) / g * fix_y
+    bw = torch.exp(grid[..., 2]) * anchor[:, 0] / g * fix_x
+    bh = torch.exp(grid[..., 3]) * anchor[:, 1] / g * fix_y
+    x1, y1 = cx - bw / 2, cy - bh / 2
+    boxes = torch.stack([x1, y1, x1 + bw, y1 + bh], dim=-1).reshape(-1, 4)
+    return boxes, torch.sigmoid(grid[..., 4]).reshape(-1)
+
+
+def detect_ssd(
+    net: SsdMobilenetV1,
+    image: np.ndarray,
+    score_threshold: float = 0.5,
+    iou_threshold: float = 0.5,
+    max_results: int = 100,
+    bgr: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the SSD MobileNetV1 face detector on one uint8 image.
+
+    Returns:
+        boxes (K, 4) float64 x1, y1, x2, y2 in image pixels and scores (K,), best first.
+    """
+    img = as_rgb_tensor(image, bgr=bgr)
+    h, w = int(img.shape[0]), int(img.shape[1])
+    batch, fix_x, fix_y = letterbox(img, net.input_size)
+    x = (batch / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()
+    device = next(net.parameters()).device
+    with torch.inference_mode():
+        boxes, scores = net(x.to(device))
+    boxes, scores = boxes[0].cpu().double(), scores[0].cpu().double()
+    cand = torch.nonzero(scores > score_threshold).flatten()
+    yx = boxes[cand]  # [ymin, xmin, ymax, xmax]
+    idx = cand[nms(yx, scores[cand], iou_threshold, max_results)]
+    b = boxes[idx]
+    top, left = b[:, 0].clamp_min(0) * fix_y, b[:, 1].clamp_min(0) * fix_x
+    bottom, right = b[:, 2].clamp_max(1) * fix_y, b[:, 3].clamp_max(1) * fix_x
+    rel = torch.stack([left, top, right, bottom], dim=1)
+    scale = torch.tensor([w, h, w, h], dtype=torch.float64)
+    return (rel * scale).numpy(), scores[idx].numpy()

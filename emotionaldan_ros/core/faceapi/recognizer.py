@@ -1,0 +1,158 @@
+"""The "faceapi" recogniser backend: converted face-api landmark + expression nets.
+
+Per face box, exactly as face-api does for a detection: clip the box to the image and floor it,
+pad the crop with black to a centred square, resize it to 112×112 (TF.js bilinear), subtract the
+mean RGB and divide by 255. Both nets run on the same batch; landmarks are mapped back to image
+pixels and the 7 expression probabilities are re-ordered onto DESIGN §2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from emotionaldan_ros.core.faceapi.image import (
+    FACE_MEAN_RGB,
+    as_rgb_tensor,
+    crop_square_resize,
+    normalize,
+)
+from emotionaldan_ros.core.faceapi.nets import FACEAPI_EXPRESSIONS
+from emotionaldan_ros.core.faceapi.pretrained import load_net
+from emotionaldan_ros.core.labels import EMOTIONS_7, to_valence_probs, valence_map
+from emotionaldan_ros.core.recognizer import Prediction
+
+LANDMARK_MODELS = ("face_landmark_68", "face_landmark_68_tiny")
+FACE_INPUT_SIZE = 112
+
+# DESIGN §2 class → face-api expression name.
+_DESIGN_TO_FACEAPI = {
+    "neutral": "neutral",
+    "happy": "happy",
+    "sad": "sad",
+    "surprise": "surprised",
+    "fear": "fearful",
+    "disgust": "disgusted",
+    "anger": "angry",
+}
+# Column of the face-api output for each DESIGN §2 class: probs_design = probs_faceapi[:, this].
+FACEAPI_TO_DESIGN = tuple(FACEAPI_EXPRESSIONS.index(_DESIGN_TO_FACEAPI[c]) for c in EMOTIONS_7)
+
+
+def face_regions(boxes: np.ndarray, width: int, height: int) -> torch.Tensor:
+    """face-api's crop of each box: clipped at the image borders, then floored.
+
+    Args:
+        boxes: (N, 4) x1, y1, x2, y2 in image pixels.
+        width: image width.
+        height: image height.
+
+    Returns:
+        (N, 4) int64 x, y, width, height.
+
+    Raises:
+        ValueError: a box is not finite or has no area inside the image.
+    """
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (N, 4), got {b.shape}")
+    if not np.isfinite(b).all():
+        raise ValueError(f"face boxes must be finite, got rows {np.where(~np.isfinite(b))[0]}")
+    x = np.maximum(b[:, 0], 0.0)
+    y = np.maximum(b[:, 1], 0.0)
+    w = np.minimum(b[:, 2] - x, width - x)
+    h = np.minimum(b[:, 3] - y, height - y)
+    regions = np.floor(np.stack([x, y, w, h], axis=1))
+    bad = np.where((regions[:, 2] < 1) | (regions[:, 3] < 1))[0]
+    if bad.size:
+        raise ValueError(
+            f"face box(es) {bad.tolist()} have no area inside the {width}x{height} image: "
+            f"{b[bad].tolist()}"
+        )
+    return torch.from_numpy(regions.astype(np.int64))
+
+
+def landmarks_to_image(relative: torch.Tensor, regions: torch.Tensor) -> np.ndarray:
+    """Map landmark-net outputs (N, 136), relative to the padded 112 square, to image pixels."""
+    out = relative.double().reshape(-1, 68, 2) * FACE_INPUT_SIZE
+    wh = regions[:, 2:].double()
+    scaled = wh * (
+        FACE_INPUT_SIZE / wh.max(dim=1, keepdim=True).values
+    )  # crop size in the 112 box
+    pad = (scaled.flip(1) - scaled).clamp_min(0) / 2
+    rel = (out - pad[:, None, :]) / scaled[:, None, :]
+    return (rel * wh[:, None, :] + regions[:, None, :2].double()).numpy().astype(np.float32)
+
+
+class FaceApiRecognizer:
+    """Landmarks + 7 expressions from the converted face-api nets (implements `Recognizer`).
+
+    Args:
+        device: torch device for the nets ("cpu", "cuda", ...).
+        landmark_model: "face_landmark_68" (default) or "face_landmark_68_tiny".
+        surprise_valence: valence of "surprise" ("positive", "negative" or "neutral").
+        weights_dir: folder with the converted weights (default: the shipped ones).
+
+    Raises:
+        ValueError: unknown landmark model or surprise valence.
+        WeightsError: a weight file is missing or fails its checksum.
+    """
+
+    name = "faceapi"
+    classes = EMOTIONS_7
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        landmark_model: str = "face_landmark_68",
+        surprise_valence: str = "positive",
+        weights_dir: str | None = None,
+    ) -> None:
+        if landmark_model not in LANDMARK_MODELS:
+            raise ValueError(
+                f"landmark_model must be one of {LANDMARK_MODELS}, got {landmark_model!r}"
+            )
+        self.valence_map = valence_map(EMOTIONS_7, surprise_valence)
+        self.surprise_valence = surprise_valence
+        self.device = torch.device(device)
+        self.landmark_model = landmark_model
+        self.landmark_net = load_net(landmark_model, device, weights_dir)
+        self.expression_net = load_net("face_expression", device, weights_dir)
+
+    def face_batch(
+        self, image: np.ndarray, boxes: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised (N, 3, 112, 112) net input and the (N, 4) x, y, w, h crop regions."""
+        img = as_rgb_tensor(image, bgr=True)
+        regions = face_regions(boxes, img.shape[1], img.shape[0])
+        crops = crop_square_resize(img, regions, FACE_INPUT_SIZE, centered=True)
+        return normalize(crops, FACE_MEAN_RGB, 255.0).to(self.device), regions
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray) -> Prediction:
+        """Run both nets on all faces of one BGR/gray uint8 image (see `Recognizer.predict`).
+
+        Raises:
+            ValueError: bad image, or a box that is malformed, not finite or outside the image.
+        """
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        if boxes.shape[0] == 0:
+            as_rgb_tensor(image)  # still reject a bad image
+            return Prediction(
+                boxes=np.zeros((0, 4), np.float32),
+                landmarks=np.zeros((0, 68, 2), np.float32),
+                probs=np.zeros((0, len(self.classes)), np.float32),
+                valence=np.zeros((0, 3), np.float32),
+                classes=self.classes,
+            )
+        x, regions = self.face_batch(image, boxes)
+        with torch.inference_mode():
+            relative = self.landmark_net(x).cpu()
+            faceapi_probs = torch.softmax(self.expression_net(x), dim=1).cpu()
+        probs = faceapi_probs[:, list(FACEAPI_TO_DESIGN)].numpy().astype(np.float32)
+        return Prediction(
+            boxes=boxes,
+            landmarks=landmarks_to_image(relative, regions),
+            probs=probs,
+            valence=to_valence_probs(probs, self.valence_map),
+            classes=self.classes,
+        )
