@@ -139,6 +139,29 @@ def test_reset_reports_all_removed():
     assert tracker.update(np.array([box(100, 100)]))[0] == max(ids) + 1
 
 
+def test_min_hits_hides_flickering_detections():
+    tracker = IouTracker(min_hits=3, max_missed=1)
+    real = box(100, 100)
+    ghost = box(400, 300)
+    ids = tracker.update(np.array([real, ghost]))
+    assert tracker.confirmed.tolist() == [False, False] and tracker.active_ids == []
+    tracker.update(np.array([real]))  # the ghost is gone after one frame
+    ids3 = tracker.update(np.array([real]))
+    assert ids3[0] == ids[0] and tracker.confirmed.tolist() == [True]
+    assert tracker.active_ids == [ids[0]]
+    assert tracker.removed == []  # the ghost died unconfirmed: nobody needs to hear about it
+    for _ in range(2):
+        tracker.update(np.zeros((0, 4)))
+    assert tracker.removed == [ids[0]]
+    assert tracker.confirmed.shape == (0,)
+
+
+def test_default_confirms_at_once():
+    tracker = IouTracker()
+    tracker.update(np.array([box(100, 100)]))
+    assert tracker.confirmed.tolist() == [True]
+
+
 @pytest.mark.parametrize(
     ("boxes", "scores", "message"),
     [
@@ -162,6 +185,7 @@ def test_update_rejects_bad_input(boxes, scores, message):
         ({"max_missed": -1}, "max_missed"),
         ({"max_missed": 1.5}, "max_missed"),
         ({"velocity_smoothing": 2}, "velocity_smoothing"),
+        ({"min_hits": 0}, "min_hits"),
     ],
 )
 def test_constructor_validation(kwargs, message):

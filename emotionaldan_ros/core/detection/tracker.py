@@ -6,6 +6,10 @@ ids); pairs are taken greedily from the highest IoU down. Unmatched detections o
 with fresh ids (ids start at 1 and are never reused, so 0 can mean "no track"); a track that goes
 unmatched for more than `max_missed` consecutive frames is dropped and its id is reported once in
 `removed` (the fear monitor clears that passenger's alert then).
+
+With `min_hits > 1` a new track is only *confirmed* once it has been matched in that many frames;
+`confirmed` flags the detections of the last update that belong to confirmed tracks, so a node
+can hide one-frame false detections. Unconfirmed tracks that die are not reported in `removed`.
 """
 
 from __future__ import annotations
@@ -75,10 +79,15 @@ class IouTracker:
             on the next miss it is dropped.
         velocity_smoothing: weight (0..1) of the newest displacement in the velocity estimate;
             0 disables motion prediction (match on the last box).
+        min_hits: matched frames after which a track counts as confirmed (≥ 1).
     """
 
     def __init__(
-        self, iou_threshold: float = 0.3, max_missed: int = 10, velocity_smoothing: float = 0.5
+        self,
+        iou_threshold: float = 0.3,
+        max_missed: int = 10,
+        velocity_smoothing: float = 0.5,
+        min_hits: int = 1,
     ) -> None:
         if not 0.0 < float(iou_threshold) <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
@@ -86,17 +95,21 @@ class IouTracker:
             raise ValueError(f"max_missed must be an integer >= 0, got {max_missed}")
         if not 0.0 <= float(velocity_smoothing) <= 1.0:
             raise ValueError(f"velocity_smoothing must be in [0, 1], got {velocity_smoothing}")
+        if int(min_hits) != min_hits or min_hits < 1:
+            raise ValueError(f"min_hits must be an integer >= 1, got {min_hits}")
         self.iou_threshold = float(iou_threshold)
+        self.min_hits = int(min_hits)
         self.max_missed = int(max_missed)
         self.velocity_smoothing = float(velocity_smoothing)
         self._tracks: dict[int, Track] = {}
         self._next_id = 1
         self.removed: list[int] = []
+        self.confirmed = np.zeros(0, bool)
 
     @property
     def active_ids(self) -> list[int]:
-        """Ids of the live tracks (matched now or recently), ascending."""
-        return sorted(self._tracks)
+        """Ids of the live confirmed tracks (matched now or recently), ascending."""
+        return sorted(t for t, track in self._tracks.items() if track.hits >= self.min_hits)
 
     @property
     def tracks(self) -> dict[int, Track]:
@@ -104,9 +117,10 @@ class IouTracker:
         return dict(self._tracks)
 
     def reset(self) -> None:
-        """Drop every track (reported in `removed`); ids keep counting up."""
-        self.removed = sorted(self._tracks)
+        """Drop every track (confirmed ones are reported in `removed`); ids keep counting up."""
+        self.removed = self.active_ids
         self._tracks.clear()
+        self.confirmed = np.zeros(0, bool)
 
     def update(self, boxes: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
         """Match one frame's detections to the tracks.
@@ -116,7 +130,8 @@ class IouTracker:
             scores: (N,) detection scores; break IoU ties (higher first). None means all 1.
 
         Returns:
-            (N,) uint32 track id per detection, in input order.
+            (N,) uint32 track id per detection, in input order; `confirmed` then holds the (N,)
+            flags of confirmed tracks and `removed` the ids dropped in this update.
 
         Raises:
             ValueError: malformed boxes or scores (shape, NaN/inf, x2 < x1 or y2 < y1).
@@ -150,10 +165,12 @@ class IouTracker:
             track.missed += 1
             if track.missed > self.max_missed:
                 del self._tracks[track_id]
-                self.removed.append(track_id)
+                if track.hits >= self.min_hits:
+                    self.removed.append(track_id)
         for c in range(n):
             if c not in matched_det:
                 ids[c] = self._open(boxes[c], float(scores[c]))
+        self.confirmed = np.array([self._tracks[int(i)].hits >= self.min_hits for i in ids], bool)
         return ids
 
     def _continue(self, track: Track, box: np.ndarray, score: float) -> None:
