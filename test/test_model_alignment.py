@@ -127,3 +127,15 @@ def test_normalize_crops_stats():
     norm = normalize_crops(crops)
     np.testing.assert_allclose(norm.mean(axis=(1, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(norm.std(axis=(1, 2)), 1, atol=1e-4)
+
+
+def test_window_optimisation_matches_full_image_crop():
+    import torch
+
+    from emotionaldan_ros.core.alignment import crop_faces_torch
+
+    img = _image(480, 640, seed=3)
+    boxes = np.array([[300.0, 200, 340, 240], [600, 440, 700, 540], [-20, 100, 30, 150]])
+    M = crop_transforms(boxes)
+    full = crop_faces_torch(torch.from_numpy(to_gray(img)), torch.from_numpy(M), 112).numpy()
+    np.testing.assert_allclose(crop_faces(img, M), full, atol=1e-3)

@@ -24,6 +24,7 @@ model should be trained and run with the same ones.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -138,11 +139,28 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"empty image of shape {image.shape}")
     if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
         raise ValueError(f"image dtype must be uint8 (or float in [0, 255]), got {image.dtype}")
+    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+        raise ValueError("image contains NaN/inf")
     if image.ndim == 2:
         return image.astype(np.float32, copy=False)
-    # ITU-R BT.601 luma, the weights of cv2.COLOR_BGR2GRAY.
+    if image.dtype == np.uint8:  # OpenCV's BT.601 luma, rounded to uint8
+        code = cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+        return cv2.cvtColor(np.ascontiguousarray(image), code).astype(np.float32)
+    # Float input: the same luma weights without rounding.
     b, g, r = (image[:, :, c].astype(np.float32) for c in range(3))
     return 0.114 * b + 0.587 * g + 0.299 * r
+
+
+def _sub_window(mats: np.ndarray, size: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """Integer image window (x0, y0, x1, y1) holding every crop's samples (bilinear support)."""
+    inv = invert_transforms(mats)
+    corners = np.array([[-1.0, -1.0], [size, -1.0], [-1.0, size], [size, size]])
+    pts = corners @ inv[:, :, :2].transpose(0, 2, 1) + inv[:, None, :, 2]  # (N, 4, 2)
+    lo = np.floor(pts.reshape(-1, 2).min(0)).astype(np.int64) - 1
+    hi = np.ceil(pts.reshape(-1, 2).max(0)).astype(np.int64) + 2
+    x0, y0 = int(np.clip(lo[0], 0, width)), int(np.clip(lo[1], 0, height))
+    x1, y1 = int(np.clip(hi[0], x0, width)), int(np.clip(hi[1], y0, height))
+    return x0, y0, x1, y1
 
 
 def crop_faces_torch(gray: torch.Tensor, mats: torch.Tensor, size: int) -> torch.Tensor:
@@ -186,12 +204,22 @@ def crop_faces(image: np.ndarray, mats: np.ndarray, size: int = MEAN_SHAPE_FRAME
     Returns:
         (N, size, size) float32 gray values in [0, 255]; areas outside the image are 0.
     """
-    gray = to_gray(image)
+    image = np.asarray(image)
     mats = np.asarray(mats, dtype=np.float32)
     if mats.ndim != 3 or mats.shape[1:] != (2, 3):
         raise ValueError(f"transforms must have shape (N, 2, 3), got {mats.shape}")
+    to_gray(image[:1, :1])  # validate shape / dtype before any work
+    if mats.shape[0] == 0:
+        return np.zeros((0, size, size), np.float32)
+    # Only the window that the crops sample from is converted (small faces in large frames).
+    x0, y0, x1, y1 = _sub_window(mats, size, image.shape[0], image.shape[1])
+    if x1 <= x0 or y1 <= y0:  # every crop lies outside the image
+        return np.zeros((mats.shape[0], size, size), np.float32)
+    gray = to_gray(image[y0:y1, x0:x1])
+    local = mats.copy()
+    local[:, :, 2] += local[:, :, :2] @ np.array([x0, y0], np.float32)
     with torch.inference_mode():
-        out = crop_faces_torch(torch.from_numpy(gray), torch.from_numpy(mats), size)
+        out = crop_faces_torch(torch.from_numpy(gray), torch.from_numpy(local), size)
     return out.numpy()
 
 
