@@ -186,12 +186,12 @@ class EmotionalDanNode(LifecycleNode):
             image = image_msg_to_bgr(image_msg)
         except ImageDecodeError as exc:
             self.stats.count("dropped_bad_image")
-            self.get_logger().warn(f"dropped image: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"dropped image: {exc}", throttle_duration_sec=5.0)
             return
         boxes, usable = _rois_to_boxes(faces_msg, image.shape[1], image.shape[0])
         if not usable.all():
             self.stats.count("dropped_bad_roi", int((~usable).sum()))
-            self.get_logger().warn(
+            self.get_logger().warning(
                 "ignored faces with empty or out-of-image boxes", throttle_duration_sec=5.0
             )
         faces = [f for f, ok in zip(faces_msg.faces, usable, strict=True) if ok]
@@ -204,7 +204,7 @@ class EmotionalDanNode(LifecycleNode):
         finite = np.isfinite(pred.probs).all(axis=1) & np.isfinite(pred.landmarks).all(axis=(1, 2))
         if not finite.all():
             self.stats.count("dropped_nan", int((~finite).sum()))
-            self.get_logger().warn("dropped faces with NaN outputs", throttle_duration_sec=5.0)
+            self.get_logger().warning("dropped faces with NaN outputs", throttle_duration_sec=5.0)
             pred = _select(pred, finite)
             faces = [f for f, ok in zip(faces, finite, strict=True) if ok]
         header = image_msg.header

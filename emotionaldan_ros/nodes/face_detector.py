@@ -125,7 +125,7 @@ class FaceDetectorNode(LifecycleNode):
             image = image_msg_to_bgr(msg)
         except ImageDecodeError as exc:
             self.stats.count("dropped_bad_image")
-            self.get_logger().warn(f"dropped image: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"dropped image: {exc}", throttle_duration_sec=5.0)
             return
         try:
             det = self.detector.detect(image)

@@ -97,7 +97,7 @@ class FearMonitorNode(Node):
                 self.get_logger().info(f"passenger {state.face_id} left view: alert cleared")
         if self.monitor.rejected > before:
             self.stats.count("dropped_nan", self.monitor.rejected - before)
-            self.get_logger().warn(
+            self.get_logger().warning(
                 "ignored NaN / out-of-range fear probabilities", throttle_duration_sec=5.0
             )
 

@@ -1,0 +1,168 @@
+"""The EmotionalDAN node in a real rclpy graph (stub recogniser built in the test)."""
+
+import numpy as np
+import pytest
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rosutil import RosHarness
+from sensor_msgs.msg import Image, RegionOfInterest
+from std_msgs.msg import Header
+
+from emotionaldan_msgs.msg import EmotionArray, Face, Faces, LandmarksArray
+from emotionaldan_ros.nodes.common import FRAME_PUB_QOS, RESULT_QOS, bgr_to_image_msg
+from emotionaldan_ros.nodes.emotionaldan import EmotionalDanNode
+from emotionaldan_ros.nodes.runtime import activate
+
+pytestmark = pytest.mark.ros
+
+
+def header(sec: int, nanosec: int = 0) -> Header:
+    h = Header(frame_id="cabin_camera")
+    h.stamp.sec, h.stamp.nanosec = sec, nanosec
+    return h
+
+
+def faces(h: Header, *rois: tuple[int, int, int, int]) -> Faces:
+    msg = Faces(header=h, detector="test")
+    for i, (x, y, w, hh) in enumerate(rois):
+        msg.faces.append(
+            Face(
+                id=i + 1,
+                roi=RegionOfInterest(x_offset=x, y_offset=y, width=w, height=hh),
+                score=0.9,
+            )
+        )
+    return msg
+
+
+class Graph:
+    def __init__(self, ros: RosHarness, backend: str = "python:stubs:stub"):
+        self.ros = ros
+        self.node = ros.add(
+            EmotionalDanNode(
+                context=ros.context,
+                namespace="/cabin",
+                parameter_overrides=[Parameter("backend", value=backend)],
+            )
+        )
+        activate(self.node)
+        self.emotions = ros.collect(EmotionArray, "/cabin/emotion", RESULT_QOS)
+        self.landmarks = ros.collect(LandmarksArray, "/cabin/landmarks", RESULT_QOS)
+        self.image_pub = ros.probe.create_publisher(
+            Image, "/cabin/camera/image_raw", FRAME_PUB_QOS
+        )
+        self.faces_pub = ros.probe.create_publisher(Faces, "/cabin/faces", RESULT_QOS)
+        ros.wait_connected(
+            "/cabin/camera/image_raw", "/cabin/faces", "/cabin/emotion", "/cabin/landmarks"
+        )
+
+    def send(self, h: Header, f: Faces, image: Image | None = None, faces_first=False):
+        image = image or bgr_to_image_msg(np.full((240, 320, 3), 128, np.uint8), h)
+        order = [(self.faces_pub, f), (self.image_pub, image)]
+        for pub, msg in order if faces_first else order[::-1]:
+            pub.publish(msg)
+
+    def wait(self, n: int, timeout: float = 10.0) -> list:
+        assert self.ros.spin_until(lambda: len(self.emotions) >= n, timeout), (
+            f"got {len(self.emotions)} EmotionArray, expected {n}"
+        )
+        return self.emotions
+
+
+def test_emotions_carry_source_stamp_and_stub_labels():
+    with RosHarness() as ros:
+        g = Graph(ros)
+        h = header(10, 5)
+        g.send(h, faces(h, (20, 30, 60, 60), (210, 40, 50, 50)))
+        (msg,) = g.wait(1)
+        assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (10, 5)
+        assert msg.header.frame_id == "cabin_camera"
+        assert [e.face_id for e in msg.emotions] == [1, 2]
+        # stub: label = (x1 // 100) % 7 -> 0 neutral, 2 sad
+        assert [e.label_name for e in msg.emotions] == ["neutral", "sad"]
+        assert len(msg.emotions[0].probabilities) == 7
+        assert msg.emotions[1].valence_name == "negative"
+        assert len(msg.emotions[0].landmarks) == 68
+        assert ros.spin_until(lambda: len(g.landmarks) >= 1)
+        assert g.landmarks[0].faces[1].face_id == 2
+
+
+def test_empty_frame_gives_empty_array_and_faces_first_order_pairs():
+    with RosHarness() as ros:
+        g = Graph(ros)
+        h = header(3)
+        g.send(h, faces(h), faces_first=True)
+        (msg,) = g.wait(1)
+        assert msg.emotions == [] and msg.header.stamp.sec == 3
+
+
+def test_bad_rois_corrupt_image_and_nan_are_counted_not_fatal():
+    with RosHarness() as ros:
+        g = Graph(ros, backend="python:stubs:nan_stub")
+        h = header(1)
+        # face 1: outside the image; face 2: zero area; face 3: fine but the stub makes it NaN
+        g.send(h, faces(h, (1000, 1000, 50, 50), (10, 10, 0, 40), (50, 50, 40, 40)))
+        (msg,) = g.wait(1)
+        assert msg.emotions == []
+        assert g.node.stats.counts["dropped_bad_roi"] == 2
+        assert g.node.stats.counts["dropped_nan"] == 1
+        # a corrupt image (data shorter than step * height) is dropped and counted
+        h2 = header(2)
+        bad = bgr_to_image_msg(np.zeros((240, 320, 3), np.uint8), h2)
+        bad.data = bytes(100)
+        g.send(h2, faces(h2, (50, 50, 40, 40)), image=bad)
+        assert ros.spin_until(lambda: g.node.stats.counts.get("dropped_bad_image") == 1)
+        # ...and the node keeps working
+        h3 = header(3)
+        g.send(h3, faces(h3))
+        assert g.wait(2)[-1].header.stamp.sec == 3
+
+
+def test_unpaired_faces_are_evicted_and_counted():
+    with RosHarness() as ros:
+        g = Graph(ros)
+        for k in range(16):  # faces whose images never come; the cache holds 8
+            g.faces_pub.publish(faces(header(100 + k)))
+            ros.spin_until(lambda: False, timeout=0.02)
+        assert ros.spin_until(lambda: g.node.stats.counts.get("dropped_unpaired", 0) >= 4)
+        assert g.emotions == []
+
+
+def test_burst_newest_wins_and_overruns_counted():
+    with RosHarness() as ros:
+        g = Graph(ros, backend="python:stubs:slow_stub")
+        for k in range(1, 11):
+            h = header(k)
+            g.send(h, faces(h, (10, 10, 50, 50)))
+            ros.spin_until(lambda: False, timeout=0.03)
+        assert ros.spin_until(lambda: g.emotions and g.emotions[-1].header.stamp.sec == 10)
+        assert 2 <= len(g.emotions) < 10  # some frames skipped while the model was busy
+        assert g.node.stats.counts.get("dropped_overrun", 0) >= 1
+
+
+def test_missing_checkpoint_fails_configure_naming_the_path(tmp_path):
+    missing = tmp_path / "nope.pt"
+    with RosHarness() as ros:
+        node = ros.add(
+            EmotionalDanNode(
+                context=ros.context,
+                parameter_overrides=[Parameter("backend", value=f"checkpoint:{missing}")],
+            )
+        )
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        with pytest.raises(RuntimeError, match="configure failed"):
+            activate(node)
+
+
+def test_bad_parameters_rejected_with_reason():
+    with RosHarness() as ros:
+        with pytest.raises(ValueError, match="surprise_valence must be one of"):
+            EmotionalDanNode(
+                context=ros.context,
+                parameter_overrides=[Parameter("surprise_valence", value="angry")],
+            )
+        node = ros.add(EmotionalDanNode(context=ros.context))
+        res = node.set_parameters([Parameter("pair_cache_size", value=0)])[0]
+        assert not res.successful
+        res = node.set_parameters([Parameter("backend", value="faceapi")])[0]
+        assert not res.successful and "read-only" in res.reason
