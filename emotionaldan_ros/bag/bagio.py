@@ -10,8 +10,10 @@ of one bag (`<name>_0.mcap`, `<name>_1.mcap`, ... listed in one `metadata.yaml`,
 
 from __future__ import annotations
 
+import queue
 import shutil
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from rosbags.typesys.store import Typestore
 from ruamel.yaml import YAML
 
 from emotionaldan_ros.bag.errors import BagError
-from emotionaldan_ros.bag.types import get_store, message_definition, type_hash
+from emotionaldan_ros.bag.types import ensure_type, get_store, message_definition, type_hash
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 _SUFFIX = {"mcap": ".mcap", "sqlite3": ".db3"}
@@ -311,8 +313,13 @@ class BagReader:
 class BagWriter:
     """Write a rosbag2 bag; optionally split into several storage files by size or duration.
 
-    Use as a context manager (or call `close`): a bag is only complete after `close`.
+    Use as a context manager (or call `close`): a bag is only complete after `close`. With
+    `background=True` one worker thread owns the storage (sqlite3 connections are bound to one
+    thread) and `write` may be called from any thread, e.g. subscription callbacks; a bounded
+    queue between them absorbs bursts while the disk catches up.
     """
+
+    QUEUE_SIZE = 256
 
     def __init__(
         self,
@@ -320,6 +327,7 @@ class BagWriter:
         storage: str = "mcap",
         split_bytes: int = 0,
         split_seconds: float = 0.0,
+        background: bool = False,
     ) -> None:
         if storage not in STORAGES:
             raise BagError(f"unknown storage {storage!r}: use one of {', '.join(STORAGES)}")
@@ -341,6 +349,32 @@ class BagWriter:
         self._closed = False
         if self.split:
             self.path.mkdir(parents=True)
+        self._queue: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None] | None = None
+        self._error: BaseException | None = None
+        self._worker: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(self.QUEUE_SIZE)
+            self._worker = threading.Thread(target=self._work, name="bag-writer", daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        assert self._queue is not None
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    item[0](*item[1])
+                except BaseException as err:  # re-raised in the caller's thread by close()
+                    self._error = err
+
+    def _run(self, fn: Callable[..., None], *args: Any) -> None:
+        """Call now, or hand to the worker thread in background mode."""
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+        if self._queue is None:
+            fn(*args)
+        else:
+            self._queue.put((fn, args))
 
     def __enter__(self) -> BagWriter:
         return self
@@ -356,10 +390,13 @@ class BagWriter:
         """
         if topic in self._topics:
             return
-        if msgtype not in get_store().fielddefs:
-            raise BagError(f"topic {topic}: unknown message type {msgtype}")
+        if not ensure_type(msgtype):
+            raise BagError(f"topic {topic}: unknown message type {msgtype} (no .msg file found)")
         self._topics[topic] = (msgtype, list(qos or [make_qos()]))
         self.counts[topic] = 0
+        self._run(self._add_connection_if_open, topic)
+
+    def _add_connection_if_open(self, topic: str) -> None:
         if self._writer is not None:
             self._add_connection(topic)
 
@@ -413,6 +450,9 @@ class BagWriter:
             raise BagError(f"{self.path}: bag writer is closed")
         if topic not in self._topics:
             raise BagError(f"topic {topic} was not added to the bag")
+        self._run(self._write, topic, t_ns, raw)
+
+    def _write(self, topic: str, t_ns: int, raw: bytes | memoryview) -> None:
         if self._writer is None:
             self._open_part(t_ns)
         elif self.split and (
@@ -431,6 +471,18 @@ class BagWriter:
         if self._closed:
             return
         self._closed = True
+        if self._queue is None or self._worker is None:
+            self._finish()
+            return
+        # Finish even after an earlier write error, so that what was written stays readable.
+        self._error, error = None, self._error
+        self._queue.put((self._finish, ()))
+        self._queue.put(None)
+        self._worker.join()
+        if error or self._error:
+            raise error or self._error  # type: ignore[misc]
+
+    def _finish(self) -> None:
         if self._writer is None and not self._parts:
             # Nothing written: still produce a valid empty bag with the declared topics.
             self._open_part(0)

@@ -143,3 +143,29 @@ def split_definition(msgdef: str, msgtype: str) -> dict[str, str]:
 def type_hash(msgtype: str, store: Typestore | None = None) -> str:
     """RIHS01 hash of a type, equal to the one rosidl generates."""
     return (store or get_store()).hash_rihs01(msgtype)
+
+
+def ensure_type(msgtype: str, store: Typestore | None = None) -> bool:
+    """Register a type (and its nested types) from its installed `.msg` file if needed.
+
+    Returns:
+        True when the typestore knows the type afterwards.
+    """
+    store = store or get_store()
+    if msgtype in store.fielddefs:
+        return True
+    path = find_msg_file(msgtype)
+    if path is None:
+        return False
+    try:
+        types = get_types_from_msg(path.read_text(), msgtype)
+    except Exception:  # a .msg this parser cannot read: treat as unknown
+        return False
+    for _, desc in types[msgtype][1]:
+        node, arg = desc
+        if node in (Nodetype.ARRAY, Nodetype.SEQUENCE):
+            node, arg = arg[0]
+        if node == Nodetype.NAME and not ensure_type(arg, store):
+            return False
+    store.register(types)
+    return True
