@@ -134,7 +134,11 @@ class FaceApiRecognizer:
         Raises:
             ValueError: bad image, or a box that is malformed, not finite or outside the image.
         """
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        boxes = np.asarray(boxes, dtype=np.float32)
+        if boxes.size == 0:
+            boxes = boxes.reshape(0, 4)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"boxes must have shape (N, 4), got {boxes.shape}")
         if boxes.shape[0] == 0:
             as_rgb_tensor(image)  # still reject a bad image
             return Prediction(
