@@ -84,7 +84,11 @@ class Graph:
         self.camera = None
         self.executor = MultiThreadedExecutor(num_threads=4)
         try:
-            for spec in cabin_nodes(camera=not args.no_camera):
+            # The camera starts last, so no frame is published before the models are loaded.
+            specs = sorted(
+                cabin_nodes(camera=not args.no_camera), key=lambda s: s.name == "camera"
+            )
+            for spec in specs:
                 node = spec.load()(namespace=args.namespace)
                 self.nodes.append(node)
                 activate(node)

@@ -64,8 +64,9 @@ def draw_faces(
         scale = 0.4 * thickness
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         ty = max(th + base, y1 - 2)
-        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty + base // 2), colour, -1)
+        tx = max(0, min(x1, out.shape[1] - tw))  # keep the label inside the image
+        cv2.rectangle(out, (tx, ty - th - base), (tx + tw, ty + base // 2), colour, -1)
         cv2.putText(
-            out, text, (x1, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness
+            out, text, (tx, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness
         )
     return out
