@@ -54,7 +54,7 @@ fi
 
 case "${1:-}" in
   "") log "ready: . $VENV/bin/activate" ;;
-  demo) shift; exec emotionaldan-cabin --config config/cabin.yaml "$@" ;;
+  demo) shift; exec emotionaldan-cabin --config config/cabin.yaml --output out/demo "$@" ;;
   test) shift; exec python -m pytest "$@" ;;
   *) echo "usage: $0 [demo|test] [args...]" >&2; exit 2 ;;
 esac
