@@ -19,6 +19,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -78,7 +79,10 @@ def declare_params(
             ]
         if spec.choices:
             desc.additional_constraints = f"one of: {', '.join(spec.choices)}"
-        value = node.declare_parameter(spec.name, spec.default, desc).value
+        try:
+            value = node.declare_parameter(spec.name, spec.default, desc).value
+        except InvalidParameterValueException as exc:  # out of the descriptor's range
+            raise ValueError(f"{node.get_name()}: bad parameter {spec.name}: {exc}") from exc
         if isinstance(spec.default, float) and isinstance(value, int):
             value = float(value)
         problem = spec.validate(value)

@@ -1,0 +1,146 @@
+"""Camera and face detector nodes in a real rclpy graph."""
+
+import cv2
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from rosutil import RosHarness
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from emotionaldan_msgs.msg import Faces
+from emotionaldan_ros.core.sources import SourceError, demo_dir
+from emotionaldan_ros.nodes.camera import CameraNode
+from emotionaldan_ros.nodes.common import FRAME_PUB_QOS, RESULT_QOS, bgr_to_image_msg
+from emotionaldan_ros.nodes.face_detector import FaceDetectorNode
+from emotionaldan_ros.nodes.runtime import activate
+
+pytestmark = pytest.mark.ros
+
+# Frame 0 of the demo clip: the smiling astronaut, one face.
+FACE_FRAME = demo_dir() / "frame_0000.jpg"
+
+
+def write_frames(folder, n=3):
+    folder.mkdir()
+    for i in range(n):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((48, 64, 3), 40 * i, np.uint8))
+    return folder
+
+
+def test_camera_publishes_folder_then_ends_cleanly(tmp_path):
+    folder = write_frames(tmp_path / "frames")
+    with RosHarness() as ros:
+        images = ros.collect(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        infos = ros.collect(CameraInfo, "/cabin/camera/camera_info", FRAME_PUB_QOS)
+        # Subscribers exist before the camera starts, so nothing is lost at discovery.
+        params = [
+            Parameter("source", value=str(folder)),
+            Parameter("fps", value=20.0),
+            Parameter("frame_id", value="test_cam"),
+        ]
+        cam = ros.add(
+            CameraNode(context=ros.context, namespace="/cabin", parameter_overrides=params)
+        )
+        assert ros.spin_until(lambda: cam.finished, timeout=10)
+        assert ros.spin_until(lambda: len(images) == 3 and len(infos) == 3, timeout=5)
+        assert [int(m.data[0]) for m in images] == [0, 40, 80]
+        assert all(m.header.frame_id == "test_cam" and m.encoding == "bgr8" for m in images)
+        assert (images[0].width, images[0].height, images[0].step) == (64, 48, 192)
+        assert infos[1].header.stamp == images[1].header.stamp and infos[1].k[0] > 0
+        stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in images]
+        assert stamps == sorted(set(stamps))
+
+
+def test_camera_loop_keeps_going(tmp_path):
+    folder = write_frames(tmp_path / "frames", n=2)
+    with RosHarness() as ros:
+        images = ros.collect(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        params = [
+            Parameter("source", value=str(folder)),
+            Parameter("fps", value=50.0),
+            Parameter("loop", value=True),
+        ]
+        cam = ros.add(
+            CameraNode(context=ros.context, namespace="/cabin", parameter_overrides=params)
+        )
+        assert ros.spin_until(lambda: len(images) >= 5)
+        assert not cam.finished
+
+
+def test_camera_missing_device_and_bad_params_are_clear_errors():
+    with RosHarness() as ros:
+        with pytest.raises(SourceError, match="/dev/video77"):
+            CameraNode(
+                context=ros.context,
+                parameter_overrides=[Parameter("source", value="/dev/video77")],
+            )
+        with pytest.raises(ValueError, match="bad parameter fps.*out of range"):
+            CameraNode(
+                context=ros.context,
+                parameter_overrides=[
+                    Parameter("source", value="demo"),
+                    Parameter("fps", value=0.0),
+                ],
+            )
+
+
+def header(sec):
+    h = Header(frame_id="cam")
+    h.stamp.sec = sec
+    return h
+
+
+@pytest.mark.parametrize("detector", ["haar", "faceapi_tiny"])
+def test_detector_node_finds_real_face_and_survives_bad_images(detector):
+    image = cv2.imread(str(FACE_FRAME))
+    with RosHarness() as ros:
+        node = ros.add(
+            FaceDetectorNode(
+                context=ros.context,
+                namespace="/cabin",
+                parameter_overrides=[
+                    Parameter("detector", value=detector),
+                    Parameter("track_max_missed", value=2),
+                ],
+            )
+        )
+        activate(node)
+        faces = ros.collect(Faces, "/cabin/faces", RESULT_QOS)
+        pub = ros.probe.create_publisher(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        ros.wait_connected("/cabin/camera/image_raw", "/cabin/faces")
+
+        def send(msg, wait_for=None):
+            pub.publish(msg)
+            if wait_for is not None:
+                assert ros.spin_until(lambda: len(faces) >= wait_for), f"{len(faces)} Faces"
+
+        send(bgr_to_image_msg(image, header(1)), wait_for=1)
+        send(bgr_to_image_msg(image, header(2)), wait_for=2)
+        first, second = faces
+        assert first.header.stamp.sec == 1 and first.header.frame_id == "cam"
+        assert len(first.faces) == 1 and first.detector == detector
+        roi = first.faces[0].roi
+        # the astronaut's face sits in the upper middle of the frame
+        cx, cy = roi.x_offset + roi.width / 2, roi.y_offset + roi.height / 2
+        assert 150 < cx < 500 and 30 < cy < 330 and roi.width > 60
+        assert second.faces[0].id == first.faces[0].id  # stable id across frames
+
+        bad = bgr_to_image_msg(image, header(3))
+        bad.step = 10  # step smaller than a row
+        odd = bgr_to_image_msg(image, header(4))
+        odd.encoding = "32FC4"
+        empty = Image(header=header(5), encoding="bgr8")  # 0x0 image
+        for k, msg in enumerate((bad, odd, empty), start=1):
+            pub.publish(msg)
+            assert ros.spin_until(lambda k=k: node.stats.counts.get("dropped_bad_image") == k)
+        send(bgr_to_image_msg(np.zeros((120, 160, 3), np.uint8), header(6)), wait_for=3)
+        assert faces[-1].header.stamp.sec == 6 and faces[-1].faces == []
+        assert node.stats.counts.get("errors", 0) == 0
+
+
+def test_unknown_detector_rejected():
+    with RosHarness() as ros, pytest.raises(ValueError, match="unknown detector"):
+        FaceDetectorNode(
+            context=ros.context, parameter_overrides=[Parameter("detector", value="nope")]
+        )
