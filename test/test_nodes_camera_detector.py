@@ -75,7 +75,7 @@ def test_camera_missing_device_and_bad_params_are_clear_errors():
                 context=ros.context,
                 parameter_overrides=[Parameter("source", value="/dev/video77")],
             )
-        with pytest.raises(ValueError, match="bad parameter fps.*out of range"):
+        with pytest.raises(ValueError, match=r"bad parameter fps.*out of range"):
             CameraNode(
                 context=ros.context,
                 parameter_overrides=[
