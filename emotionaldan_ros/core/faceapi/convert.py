@@ -38,6 +38,16 @@ MANIFESTS = {
     "ssd_mobilenetv1": "ssd_mobilenetv1_model-weights_manifest.json",
 }
 
+# Provenance stated by the package's TUTORIAL.md, repeated so that it travels with the weights.
+UPSTREAM_NOTE = (
+    "Upstream origin (from the package's TUTORIAL.md): ssd_mobilenetv1 was trained on the WIDER "
+    "FACE dataset\nby yeephycho (https://github.com/yeephycho/tensorflow-face-detection, whose "
+    "README puts code and\nmodel under the Apache License 2.0 and refers to the WIDER FACE "
+    "licence for the data);\ntiny_face_detector was trained on a custom set of ~14k images; the "
+    "68-point landmark nets on\n~35k images; the expression net on public datasets and web "
+    "images. None saw AffectNet or\nin-car infrared footage.\n"
+)
+
 Rule = tuple[str, Callable[[re.Match], str] | str | None]
 
 _FACE_RULES: list[Rule] = [
@@ -258,7 +268,9 @@ def convert_package(
         "(emotionaldan_ros/core/faceapi/convert.py):\nweights de-quantised as q * scale + min "
         "and transposed to PyTorch layout, values unchanged.\n\nSources:\n"
         + "\n".join(notes)
-        + "\n\nThe package's licence follows.\n\n"
+        + "\n\n"
+        + UPSTREAM_NOTE
+        + "\nThe package's licence follows.\n\n"
         + licence.read_text()
     )
     return written
