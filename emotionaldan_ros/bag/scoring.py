@@ -3,7 +3,7 @@
 Both replay-eval modes end here: `--offline` fills an `EvalData` from a bag that already holds the
 graph's outputs (`load_offline`), the live mode fills it while playing the bag through the graph.
 
-Rules (also written into every report):
+Rules (also written into every report; report.json also lists every frame's outcome):
 - A frame is an image on the camera topic; its ground truth is the `EmotionLabel` with the same
   stamp. Outputs are matched to frames by exact header stamp.
 - A labelled frame whose output holds several faces is scored with the face that overlaps the
@@ -116,7 +116,7 @@ def read_truth(
     topics = [t for t, ok in ((image_topic, has_images), (label_topic, has_labels)) if ok]
     for topic, msgtype, _, raw in bag.messages(topics):
         if topic == image_topic:
-            frames.append(_image_stamp(raw))  # no need to decode the pixels
+            frames.append(raw_header_stamp(raw))  # no need to decode the pixels
             continue
         msg = bag.deserialize(raw, msgtype)
         label = int(msg.label)
@@ -129,7 +129,7 @@ def read_truth(
     return frames, truth
 
 
-def _image_stamp(raw: bytes) -> int:
+def raw_header_stamp(raw: bytes) -> int:
     """Header stamp of a serialised message (CDR: 4-byte encapsulation, int32 sec, uint32 ns)."""
     sec = int.from_bytes(raw[4:8], "little" if raw[1] == 1 else "big", signed=True)
     nsec = int.from_bytes(raw[8:12], "little" if raw[1] == 1 else "big")
@@ -158,7 +158,7 @@ def load_offline(
         received: dict[int, int] = {}
         if image_topic in bag.topics:
             for _, _, t_ns, raw in bag.messages([image_topic]):
-                received.setdefault(_image_stamp(raw), t_ns)
+                received.setdefault(raw_header_stamp(raw), t_ns)
         frame_set = set(data.frames)
         for _, msgtype, t_ns, raw in bag.messages([emotion_topic]):
             msg = bag.deserialize(raw, msgtype)
@@ -227,23 +227,34 @@ def score(data: EvalData, surprise: str = "positive", num_classes: int = 7) -> d
     labelled = with_output = found = correct_e2e = correct_val_e2e = 0
     excluded = 0
     vmap = L.valence_map(classes, surprise)
+    per_frame: list[dict[str, Any]] = []
     for stamp in data.frames:
         label, box = data.truth.get(stamp, (-1, None))
+        out = data.outputs.get(stamp)
+        face = pick_face(out.faces, box) if out is not None else None
+        pred = _predicted(face, num_classes) if face is not None else -1
+        per_frame.append(
+            {
+                "stamp_ns": stamp,
+                "label": label,
+                "output": out is not None,
+                "faces": len(out.faces) if out is not None else None,
+                "predicted": pred if face is not None else None,
+                "latency_ms": _clean(out.latency_ms) if out is not None else None,
+            }
+        )
         if label >= num_classes:
             excluded += 1
             continue
         if label < 0:
             continue
         labelled += 1
-        out = data.outputs.get(stamp)
         if out is None:
             continue
         with_output += 1
-        face = pick_face(out.faces, box)
         if face is None:
             continue
         found += 1
-        pred = _predicted(face, num_classes)
         if pred < 0:
             continue
         y_true.append(label)
@@ -279,6 +290,7 @@ def score(data: EvalData, surprise: str = "positive", num_classes: int = 7) -> d
         "processing_time_ms": _stats([o.processing_ms for o in outputs]),
         "models": sorted({o.model for o in outputs if o.model}),
         "warnings": list(data.warnings),
+        "per_frame": per_frame,
     }
     if y_true:
         report["recognition"] = _clean(
