@@ -65,8 +65,10 @@ def export_onnx(
     wrapper = ExportWrapper(model).cpu()
     axes = {name: {0: "batch"} for name in ["input", *wrapper.output_names]}
     with torch.no_grad(), warnings.catch_warnings():
-        # Shape checks and the fixed crop size become trace constants, as intended.
+        # Shape checks and the fixed crop size become trace constants, as intended; the
+        # TorchScript-based exporter's deprecation notice is torch's own.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             wrapper,
             (_example(model),),
@@ -92,9 +94,11 @@ def export_torchscript(model: nn.Module, path: Path | str, header: dict[str, Any
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = ExportWrapper(model).cpu()
     with torch.no_grad(), warnings.catch_warnings():
+        # torch 2.13 marks TorchScript deprecated (still supported; see docs/model.md).
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(wrapper, (_example(model),), check_trace=False)
-    torch.jit.save(traced, str(path), _extra_files={HEADER_KEY: json.dumps(header)})
+        torch.jit.save(traced, str(path), _extra_files={HEADER_KEY: json.dumps(header)})
     return path
 
 
