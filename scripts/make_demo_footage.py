@@ -123,13 +123,19 @@ def shot_frames(photo: np.ndarray, shot: Shot) -> list[np.ndarray]:
     return frames
 
 
-def transition_frames(last: np.ndarray) -> list[np.ndarray]:
-    """Defocus and dim the last frame: a camera losing the scene (no face visible)."""
+def transition_frames(last: np.ndarray, seed: int) -> list[np.ndarray]:
+    """Defocus and dim the last frame: a camera losing the scene (no face visible).
+
+    A little sensor-like noise keeps JPEG blocking on the smooth blur from forming face-like
+    blobs once the detector equalises the histogram.
+    """
+    rng = np.random.default_rng(seed)
     frames = []
     for k in range(1, TRANSITION_FRAMES + 1):
-        sigma = 25.0 + 15.0 * k  # strong enough that Haar sees no face in the first one
-        blurred = cv2.GaussianBlur(last, (0, 0), sigma)
-        frames.append(cv2.convertScaleAbs(blurred, alpha=1.0 - 0.2 * k))
+        sigma = 40.0 + 15.0 * k  # strong enough that Haar sees no face in the first one
+        blurred = cv2.GaussianBlur(last, (0, 0), sigma).astype(np.float32) * (1.0 - 0.2 * k)
+        noisy = blurred + rng.normal(0.0, 4.0, blurred.shape).astype(np.float32)
+        frames.append(np.clip(np.rint(noisy), 0, 255).astype(np.uint8))
     return frames
 
 
@@ -144,7 +150,7 @@ def main() -> None:
 
     from emotionaldan_ros.core.detection.haar import HaarDetector
 
-    detector = HaarDetector()
+    detector = HaarDetector(score_threshold=0.0)  # the transitions must not even show weak hits
     args.out.mkdir(parents=True, exist_ok=True)
     for old in args.out.glob("frame_*.jpg"):
         old.unlink()
@@ -155,18 +161,20 @@ def main() -> None:
         else:
             photo = load_faceapi_photo(args.faceapi, shot.source)
         parts = [(shot_frames(photo, shot), shot.source, shot.note, True)]
-        parts.append((transition_frames(parts[0][0][-1]), "transition", "defocus, no face", False))
+        blur = transition_frames(parts[0][0][-1], seed=index)
+        parts.append((blur, "transition", "defocus, no face", False))
         for frames, source, note, faces in parts:
-            found = [len(detector.detect(f)) for f in frames]
-            if not faces and any(found):
-                raise SystemExit(f"transition after {shot.source} shows a face: {found}")
-            start = index
+            start, found = index, []
             for frame in frames:
                 ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
                 assert ok
                 (args.out / f"frame_{index:04d}.jpg").write_bytes(data.tobytes())
+                # Check what the camera node will publish: the decoded JPEG.
+                found.append(len(detector.detect(cv2.imdecode(data, cv2.IMREAD_COLOR))))
                 total_bytes += data.size
                 index += 1
+            if not faces and any(found):
+                raise SystemExit(f"transition after {shot.source} shows a face: {found}")
             segments.append(
                 {"first": start, "last": index - 1, "source": source, "faces": faces, "note": note}
             )

@@ -93,6 +93,17 @@ def test_two_faces_side_by_side_and_max_faces(astronaut):
     assert len(one) == 1 and one.scores[0] == dets.scores[0]
 
 
+def test_max_side_downscales_and_maps_boxes_back(astronaut):
+    big = cv2.resize(astronaut, (768, 576), interpolation=cv2.INTER_CUBIC)  # 3x
+    dets = HaarDetector(min_face_size=72, max_side=256).detect(big)
+    check_format(dets, big.shape)
+    assert len(dets) == 1
+    assert iou_matrix(dets.boxes, FACE_BOX[None] * 3)[0, 0] > 0.5
+    # Same answer as running at full resolution, in the same coordinates.
+    full = HaarDetector(min_face_size=72).detect(big)
+    assert iou_matrix(dets.boxes, full.boxes[:1])[0, 0] > 0.7
+
+
 def test_no_face_in_texture_or_noise(grass):
     detector = HaarDetector(min_face_size=24, score_threshold=0.0)
     assert len(detector.detect(grass)) == 0
@@ -140,6 +151,8 @@ def test_nested_duplicates_are_suppressed():
         ({"min_neighbors": -1}, "min_neighbors"),
         ({"min_neighbors": True}, "min_neighbors"),
         ({"overlap_threshold": 0.0}, "overlap_threshold"),
+        ({"max_side": 16}, "max_side"),
+        ({"max_side": -1}, "max_side"),
         ({"cascade": "profile"}, "cascade must be one of default, alt2"),
         ({"cascade": "/nonexistent/cascade.xml"}, "cascade must be"),
     ],
@@ -167,3 +180,20 @@ def test_bad_cascade_file(tmp_path):
 def test_bad_images_are_rejected(image, message):
     with pytest.raises(ValueError, match=message):
         HaarDetector().detect(image)
+
+
+def test_demo_footage_faces_and_empty_frames():
+    # The bundled footage promises faces in its photo segments and none in its transitions.
+    import json
+
+    from emotionaldan_ros.core.sources import demo_dir
+
+    folder = demo_dir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    detector = HaarDetector()
+    for segment in manifest["segments"]:
+        step = 1 if not segment["faces"] else 6
+        for index in range(segment["first"], segment["last"] + 1, step):
+            frame = cv2.imread(str(folder / f"frame_{index:04d}.jpg"))
+            count = len(detector.detect(frame))
+            assert (count > 0) == segment["faces"], (index, count)

@@ -61,6 +61,9 @@ class HaarDetector:
         overlap_threshold: drop a face whose intersection with a higher-scoring one covers more
             than this fraction of the smaller box, in (0, 1] (removes nested duplicates).
         equalize: equalise the gray histogram first (helps in dim cabins).
+        max_side: if > 0, shrink images whose longer side exceeds this before detection (boxes
+            are mapped back): ~(side / max_side)² faster, but faces smaller than about
+            24 · side / max_side pixels (the cascade window) are no longer found.
     """
 
     name = "haar"
@@ -76,6 +79,7 @@ class HaarDetector:
         min_neighbors: int = 3,
         overlap_threshold: float = 0.5,
         equalize: bool = True,
+        max_side: int = 0,
     ) -> None:
         _check_int("min_face_size", min_face_size, 1)
         _check_int("max_face_size", max_face_size, 0)
@@ -85,6 +89,9 @@ class HaarDetector:
             )
         _check_int("max_faces", max_faces, 1)
         _check_int("min_neighbors", min_neighbors, 0)
+        _check_int("max_side", max_side, 0)
+        if 0 < max_side < 32:
+            raise ValueError(f"max_side must be 0 (off) or >= 32, got {max_side}")
         if not _is_real(score_threshold) or not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold!r}")
         if not _is_real(scale_factor) or not 1.0 < scale_factor <= 2.0:
@@ -108,6 +115,7 @@ class HaarDetector:
         self.min_neighbors = int(min_neighbors)
         self.overlap_threshold = float(overlap_threshold)
         self.equalize = bool(equalize)
+        self.max_side = int(max_side)
 
     @staticmethod
     def _resolve(cascade: str) -> tuple[Path, tuple[float, float]]:
@@ -134,22 +142,28 @@ class HaarDetector:
             ValueError: not a non-empty uint8 BGR/gray image.
         """
         gray = _to_gray(image)
+        height, width = gray.shape
+        scale = 1.0
+        if self.max_side and max(height, width) > self.max_side:
+            scale = self.max_side / max(height, width)
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         if self.equalize:
             gray = cv2.equalizeHist(gray)
-        max_size = (self.max_face_size, self.max_face_size) if self.max_face_size else (0, 0)
+        min_size = max(1, round(self.min_face_size * scale))
+        max_size = round(self.max_face_size * scale) if self.max_face_size else 0
         rects, _, weights = self._classifier.detectMultiScale3(
             gray,
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
-            minSize=(self.min_face_size, self.min_face_size),
-            maxSize=max_size,
+            minSize=(min_size, min_size),
+            maxSize=(max_size, max_size),
             outputRejectLevels=True,
         )
         if len(rects) == 0:
             return Detections.empty()
-        rects = np.asarray(rects, np.float32).reshape(-1, 4)
+        rects = np.asarray(rects, np.float32).reshape(-1, 4) / np.float32(scale)
         scores = self.score(np.asarray(weights).reshape(-1)).astype(np.float32)
-        height, width = gray.shape
         boxes = np.empty_like(rects)
         boxes[:, 0] = np.clip(rects[:, 0], 0, width)
         boxes[:, 1] = np.clip(rects[:, 1], 0, height)

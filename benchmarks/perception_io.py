@@ -1,0 +1,109 @@
+"""Cost of the perception I/O pieces per 640x480 frame: image conversion, JPEG, Haar, tracker.
+
+Run:  python benchmarks/perception_io.py [--repeat 200] [--threads 1]
+Prints median and p95 per operation, with the machine and library versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import os
+import platform
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from emotionaldan_ros.core.detection.haar import HaarDetector
+from emotionaldan_ros.core.detection.tracker import IouTracker
+from emotionaldan_ros.core.image_codec import (
+    decode_compressed,
+    encode_compressed,
+    image_to_numpy,
+    numpy_to_image,
+    to_bgr8,
+)
+from emotionaldan_ros.core.sources import open_source
+
+
+def timeit(fn, repeat: int) -> tuple[float, float]:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e3, float(np.percentile(times, 95)) * 1e3
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs (shared), {platform.platform()}, Python "
+        f"{platform.python_version()}, numpy {np.__version__}, OpenCV {cv2.__version__}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="cv2.setNumThreads")
+    args = parser.parse_args()
+    cv2.setNumThreads(args.threads)
+    frames = list(open_source("demo"))
+    bgr = frames[25]
+    results: list[tuple[str, float, float]] = []
+
+    def add(name, fn, repeat=args.repeat):
+        results.append((name, *timeit(fn, repeat)))
+
+    for encoding in ("bgr8", "rgb8", "mono16", "yuv422"):
+        if encoding == "bgr8":
+            image = bgr
+        elif encoding == "rgb8":
+            image = np.ascontiguousarray(bgr[..., ::-1])
+        elif encoding == "mono16":
+            image = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257
+        else:
+            image = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_UYVY)
+        fields = numpy_to_image(image, encoding, is_bigendian=encoding == "mono16")
+        data = array.array("B", fields.data)  # what rclpy hands a callback
+
+        def decode(f=fields, d=data):
+            return to_bgr8(
+                f.encoding,
+                image_to_numpy(f.encoding, f.height, f.width, f.step, f.is_bigendian, d),
+            )
+
+        label = f"{encoding}{' big-endian' if fields.is_bigendian else ''}"
+        add(f"Image({label}) -> BGR", decode)
+    add("BGR -> Image fields (bgr8)", lambda: numpy_to_image(bgr, "bgr8"))
+    jpeg = encode_compressed(bgr, "jpeg", 90)
+    add("JPEG q90 encode", lambda: encode_compressed(bgr, "jpeg", 90))
+    add("JPEG decode", lambda: decode_compressed("jpeg", jpeg))
+    detector = HaarDetector()
+    it = iter(range(10**9))
+    add(
+        "Haar detect (default params)", lambda: detector.detect(frames[next(it) % len(frames)]), 60
+    )
+    tracker = IouTracker()
+    boxes = np.array([[100, 100, 200, 200], [300, 120, 380, 200], [450, 90, 560, 200]], float)
+    add("IouTracker.update, 3 faces", lambda: tracker.update(boxes + np.random.rand(3, 4)))
+
+    print(f"machine: {machine()}; cv2 threads {cv2.getNumThreads()}")
+    print(f"command: python {' '.join(sys.argv)}")
+    print(f"frame: 640x480 demo footage; repeats: {args.repeat} (Haar: 60 over all demo frames)")
+    print(f"{'operation':40s} {'median ms':>10s} {'p95 ms':>10s}")
+    for name, p50, p95 in results:
+        print(f"{name:40s} {p50:10.3f} {p95:10.3f}")
+
+
+if __name__ == "__main__":
+    main()
