@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # bad parameter, missing model or camera: one clear line
             print(f"emotionaldan-cabin: cannot start the graph: {exc}", file=sys.stderr)
             return 1
+    from rclpy.executors import ExternalShutdownException
+
     signal.signal(signal.SIGTERM, request_stop)
     start = time.monotonic()
     try:
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             if args.duration and time.monotonic() - start > args.duration:
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     summary = graph.monitor.summary()
     graph.close()

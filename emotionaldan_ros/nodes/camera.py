@@ -88,7 +88,6 @@ class CameraNode(Node):
     def end_of_stream(self) -> None:
         """Stop publishing and release the source."""
         if not self.finished:
-            self.finished = True
             self.timer.cancel()
             self.source.close()
             self.diagnostics.state = "end of stream"
@@ -96,6 +95,7 @@ class CameraNode(Node):
             self.get_logger().info(
                 f"end of stream after {self.published} frames ({skipped} unreadable skipped)"
             )
+            self.finished = True  # last: a runner may stop the graph as soon as it sees this
 
     def _header(self) -> Header:
         return Header(stamp=self.get_clock().now().to_msg(), frame_id=self.frame_id)

@@ -158,19 +158,34 @@ class LatestSlot(Generic[T]):
 
 
 class Worker:
-    """A daemon thread that processes items from a LatestSlot until stopped."""
+    """A daemon thread that processes items from a LatestSlot until stopped.
 
-    def __init__(self, name: str, slot: LatestSlot, handle: Any) -> None:
+    An exception in `handle` is counted as an error and logged; the thread goes on with the next
+    item. Once the node's context is shut down (Ctrl-C), the thread ends quietly.
+    """
+
+    def __init__(self, node: Node, slot: LatestSlot, handle: Any, stats: Stats) -> None:
         self.slot = slot
+        self._node = node
         self._handle = handle
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._stats = stats
+        self._thread = threading.Thread(target=self._run, name=node.get_name(), daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self.slot.closed:
             item = self.slot.take(timeout=0.2)
-            if item is not None:
+            if item is None:
+                continue
+            try:
                 self._handle(item)
+            except Exception as exc:
+                if not self._node.context.ok():
+                    return  # shutting down: publishers are gone
+                self._stats.count("errors")
+                self._node.get_logger().error(
+                    f"processing failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0
+                )
 
     def stop(self) -> None:
         """Stop and join the thread."""

@@ -140,7 +140,7 @@ class EmotionalDanNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start pairing and processing."""
         self._slot: LatestSlot[tuple[Image, Faces]] = LatestSlot()
-        self._worker = Worker("emotionaldan", self._slot, self.process)
+        self._worker = Worker(self, self._slot, self.process, self.stats)
         self._subs = [
             self.create_subscription(
                 Image, "camera/image_raw", self.image_callback, FRAME_SUB_QOS

@@ -92,7 +92,7 @@ class FaceDetectorNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start receiving images."""
         self._slot: LatestSlot[Image] = LatestSlot()
-        self._worker = Worker("face_detector", self._slot, self.process)
+        self._worker = Worker(self, self._slot, self.process, self.stats)
         self._sub = self.create_subscription(
             Image, "camera/image_raw", self.image_callback, FRAME_SUB_QOS
         )
