@@ -138,4 +138,5 @@ def test_window_optimisation_matches_full_image_crop():
     boxes = np.array([[300.0, 200, 340, 240], [600, 440, 700, 540], [-20, 100, 30, 150]])
     M = crop_transforms(boxes)
     full = crop_faces_torch(torch.from_numpy(to_gray(img)), torch.from_numpy(M), 112).numpy()
-    np.testing.assert_allclose(crop_faces(img, M), full, atol=1e-3)
+    # Same samples up to float32 rounding of the (shifted) coordinates: ~1e-5 px.
+    np.testing.assert_allclose(crop_faces(img, M), full, atol=0.02)

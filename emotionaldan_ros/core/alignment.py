@@ -173,16 +173,19 @@ def crop_faces_torch(gray: torch.Tensor, mats: torch.Tensor, size: int) -> torch
     h, w = gray.shape
     if n == 0:
         return gray.new_zeros((0, size, size))
-    inv = torch.linalg.inv(
-        torch.cat([mats, mats.new_tensor([0.0, 0.0, 1.0]).expand(n, 1, 3)], dim=1)
-    )[:, :2]
-    coords = torch.arange(size, dtype=mats.dtype, device=mats.device)
-    gy, gx = torch.meshgrid(coords, coords, indexing="ij")
-    crop_pts = torch.stack([gx, gy, torch.ones_like(gx)], dim=-1).reshape(-1, 3)  # (S*S, 3)
-    img_pts = torch.einsum("nij,pj->npi", inv, crop_pts)  # (N, S*S, 2) pixel-centre coords
+    # Closed-form inverse of the 2x2 part: crop pixel (u, v) samples image point inv @ (u, v, 1).
+    a, b, c, d = mats[:, 0, 0], mats[:, 0, 1], mats[:, 1, 0], mats[:, 1, 1]
+    det = a * d - b * c
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    tx = -(ia * mats[:, 0, 2] + ib * mats[:, 1, 2])
+    ty = -(ic * mats[:, 0, 2] + id_ * mats[:, 1, 2])
+    u = torch.arange(size, dtype=mats.dtype, device=mats.device)
+    v = u[:, None]  # rows
     # Pixel centre x ↔ normalised (2x + 1) / W - 1 under align_corners=False.
-    scale = img_pts.new_tensor([2.0 / w, 2.0 / h])
-    grid = (img_pts * scale + (scale / 2.0 - 1.0)).reshape(1, n * size, size, 2)
+    sx, sy = 2.0 / w, 2.0 / h
+    gx = (ia[:, None, None] * u + ib[:, None, None] * v + tx[:, None, None]) * sx + (sx / 2 - 1)
+    gy = (ic[:, None, None] * u + id_[:, None, None] * v + ty[:, None, None]) * sy + (sy / 2 - 1)
+    grid = torch.stack([gx, gy], dim=-1).reshape(1, n * size, size, 2)
     out = F.grid_sample(
         gray[None, None].to(grid.dtype),
         grid,
