@@ -88,11 +88,14 @@ def main() -> None:
     jpeg = encode_compressed(bgr, "jpeg", 90)
     add("JPEG q90 encode", lambda: encode_compressed(bgr, "jpeg", 90))
     add("JPEG decode", lambda: decode_compressed("jpeg", jpeg))
-    detector = HaarDetector()
     it = iter(range(10**9))
-    add(
-        "Haar detect (default params)", lambda: detector.detect(frames[next(it) % len(frames)]), 60
-    )
+
+    def next_frame() -> np.ndarray:
+        return frames[next(it) % len(frames)]
+
+    for label, kwargs in (("default params", {}), ("max_side=320", {"max_side": 320})):
+        detector = HaarDetector(**kwargs)
+        add(f"Haar detect ({label})", lambda d=detector: d.detect(next_frame()), 60)
     tracker = IouTracker()
     boxes = np.array([[100, 100, 200, 200], [300, 120, 380, 200], [450, 90, 560, 200]], float)
     add("IouTracker.update, 3 faces", lambda: tracker.update(boxes + np.random.rand(3, 4)))

@@ -326,8 +326,8 @@ def to_bgr8(
 def _scale16(array: np.ndarray, mode: str) -> np.ndarray:
     """16-bit → 8-bit, see `to_bgr8`."""
     if mode == "full":
-        # x / 257 maps 65535 → 255 exactly; round to nearest.
-        return ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        # x / 257 maps 65535 → 255 exactly, rounded to nearest (never a tie for integer x).
+        return cv2.convertScaleAbs(array, alpha=1.0 / 257.0)
     if mode == "minmax":
         lo, hi = int(array.min()), int(array.max())
         if hi == lo:
