@@ -203,3 +203,26 @@ def test_baseline_recognizer_has_no_landmarks(tmp_path):
     path = save_checkpoint(tmp_path / "cnn2.pt", create_model("cnn2"))
     pred = DANRecognizer.from_checkpoint(path).predict(_scene(), BOXES)
     assert pred.landmarks.shape == (2, 0, 2) and pred.probs.shape == (2, 7)
+
+
+@pytest.mark.parametrize("name", ["emotionaldan", "cnn5"])
+def test_folded_batchnorm_matches_model(name):
+    from emotionaldan_ros.core.dan_recognizer import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = create_model(name, **({"width": 0.125} if name == "emotionaldan" else {}))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    model.eval()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # original intact
+    x = torch.randn(3, 1, 112, 112)
+    with torch.no_grad():
+        a, b = model(x), folded(x)
+    torch.testing.assert_close(b.logits, a.logits, rtol=0, atol=1e-4)
+    for s, t in zip(a.landmarks, b.landmarks, strict=True):
+        torch.testing.assert_close(t, s, rtol=0, atol=1e-3)

@@ -11,6 +11,7 @@ without them), and a non-finite network output raises FloatingPointError naming 
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -28,10 +29,29 @@ from emotionaldan_ros.core.recognizer import Prediction
 Runner = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
 
 
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Copy of an eval-mode model with every conv/fc + BatchNorm pair folded into one layer.
+
+    Covers the `conv`/`bn` pairs of the VGG and baseline blocks and DAN's `fc1`/`fc1_bn`; the
+    folded BatchNorms become `nn.Identity`. Outputs are unchanged up to float rounding.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+    model = copy.deepcopy(model).eval()
+    for mod in model.modules():
+        conv, bn = getattr(mod, "conv", None), getattr(mod, "bn", None)
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            mod.conv, mod.bn = fuse_conv_bn_eval(conv, bn), nn.Identity()
+        fc, fc_bn = getattr(mod, "fc1", None), getattr(mod, "fc1_bn", None)
+        if isinstance(fc, nn.Linear) and isinstance(fc_bn, nn.BatchNorm1d):
+            mod.fc1, mod.fc1_bn = fuse_linear_bn_eval(fc, fc_bn), nn.Identity()
+    return model
+
+
 class _TorchRunner:
     def __init__(self, model: nn.Module, device: str | torch.device) -> None:
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.model = fold_batchnorm(model).to(self.device)
         if self.device.type == "cpu":
             # Max-pooling and convs are ~2x faster in NHWC on CPU.
             self.model = self.model.to(memory_format=torch.channels_last)
