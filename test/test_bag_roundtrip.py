@@ -164,6 +164,15 @@ def test_play_remap_offset_and_bad_options(tmp_path):
         with BagReader(src) as bag:
             player = Player(node, bag, topics=[GT], start_offset=0.1, rate=20)
             assert player.play().published == {GT: 4}  # frames at 100, 125, 150, 175 ms
+            stop = StopFlag()
+            sent = []
+            player = Player(
+                node,
+                bag,
+                rate=20,
+                on_publish=lambda *a: (sent.append(a), len(sent) == 5 and stop.set()),
+            )
+            assert sum(player.play(stop).published.values()) == 5  # stops when asked
             with pytest.raises(Exception, match="no topic /nope"):
                 Player(node, bag, topics=["/nope"])
             with pytest.raises(Exception, match="rate must be > 0"):

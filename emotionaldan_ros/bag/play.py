@@ -139,7 +139,7 @@ class Player:
 
     def play(self, stop: StopFlag | None = None) -> PlayStats:
         """Publish until the end of the bag (or forever with loop) or until `stop` is set."""
-        stop = stop or StopFlag()
+        stop = StopFlag() if stop is None else stop  # (an unset flag is falsy)
         begin = time.monotonic()
         while not stop:
             wall0 = time.monotonic_ns()
