@@ -25,7 +25,7 @@ _NP_INCLUDE = re.compile(r"/opt/python/[^\s\"';]+/site-packages/numpy/(?:_core|c
 
 
 def fix_rosidl_exports(prefix: Path) -> int:
-    """Rewrite hard-coded include dirs in the rosidl Python generator exports; return files changed."""
+    """Rewrite the builder's include dirs in the rosidl CMake exports; return files changed."""
     py_inc = sysconfig.get_paths()["include"]
     np_inc = numpy.get_include()
     changed = 0
@@ -39,6 +39,7 @@ def fix_rosidl_exports(prefix: Path) -> int:
 
 
 def main() -> int:
+    """Build, install, and report; returns the exit status."""
     prefix = Path(sys.prefix)
     if prefix == Path(sys.base_prefix):
         print("build_msgs: run inside the project's virtual environment", file=sys.stderr)
@@ -49,14 +50,24 @@ def main() -> int:
     env = dict(os.environ, AMENT_PREFIX_PATH=str(prefix), CMAKE_PREFIX_PATH=str(prefix))
     build = ROOT / "build" / "msgs"
     cmds = [
-        ["cmake", "-S", str(ROOT / "emotionaldan_msgs"), "-B", str(build),
-         f"-DCMAKE_INSTALL_PREFIX={prefix}", f"-DPython3_EXECUTABLE={sys.executable}",
-         "-DBUILD_TESTING=OFF", "-DCMAKE_BUILD_TYPE=Release"],
+        [
+            "cmake",
+            "-S",
+            str(ROOT / "emotionaldan_msgs"),
+            "-B",
+            str(build),
+            f"-DCMAKE_INSTALL_PREFIX={prefix}",
+            f"-DPython3_EXECUTABLE={sys.executable}",
+            "-DBUILD_TESTING=OFF",
+            "-DCMAKE_BUILD_TYPE=Release",
+        ],
         ["cmake", "--build", str(build), "-j", str(os.cpu_count() or 2)],
         ["cmake", "--install", str(build)],
     ]
     for cmd in cmds:
-        res = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        res = subprocess.run(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         if res.returncode:
             print(res.stdout[-6000:], file=sys.stderr)
             print(f"build_msgs: failed: {' '.join(cmd)}", file=sys.stderr)
