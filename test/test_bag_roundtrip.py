@@ -27,6 +27,7 @@ from emotionaldan_ros.bag.bagio import BagReader, BagWriter  # noqa: E402
 from emotionaldan_ros.bag.play import Player, parse_remaps  # noqa: E402
 from emotionaldan_ros.bag.record import Recorder  # noqa: E402
 from emotionaldan_ros.bag.rosio import StopFlag  # noqa: E402
+from emotionaldan_ros.bag.types import type_hash  # noqa: E402
 from emotionaldan_ros.core import labels as L  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -247,3 +248,79 @@ def test_cli_play_errors_are_one_line(tmp_path):
     )
     assert res.returncode == 1 and "the bag is empty" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_play_skips_foreign_topics_and_publishes_clock(tmp_path):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosgraph_msgs.msg import Clock
+
+    bag_path = tmp_path / "odd"
+    writer = Writer(bag_path, version=9, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    odd = [
+        ("/x", "foo_msgs/msg/Bar", "int32 a\n", "RIHS01_" + "0" * 64, b"\x00\x01\x00\x00" * 2),
+        (
+            "/p",
+            "emotionaldan_msgs/msg/Point2D",
+            "float64 x\nfloat64 y\nfloat64 z\n",
+            "RIHS01_" + "1" * 64,
+            b"\x00\x01\x00\x00" + bytes(24),
+        ),
+    ]
+    for topic, msgtype, msgdef, digest, raw in odd:
+        conn = writer.add_connection(topic, msgtype, msgdef=msgdef, rihs01=digest)
+        writer.write(conn, 5, raw)
+    conn = writer.add_connection(
+        "/ok",
+        "std_msgs/msg/String",
+        msgdef="string data\n",
+        rihs01=type_hash("std_msgs/msg/String"),
+    )
+    for i in range(3):
+        writer.write(
+            conn, 3_000_000_000 + i * 10_000_000, b"\x00\x01\x00\x00\x02\x00\x00\x00a\x00"
+        )
+    writer.close()
+    ros = _Ros()
+    try:
+        node = ros.node("p")
+        clocks = []
+        node.create_subscription(Clock, "/clock", clocks.append, 10)
+        with BagReader(bag_path) as bag:
+            player = Player(node, bag, clock=True, rate=10)
+            assert set(player.stats.skipped) == {"/x", "/p"}
+            assert "differs from the installed one" in player.stats.skipped["/p"]
+            assert "not installed here" in player.stats.skipped["/x"]
+            assert ros.spin_until(lambda: player.clock_pub.get_subscription_count() > 0)
+            stats = player.play()
+            assert stats.published == {"/ok": 3}
+            with pytest.raises(Exception, match="nothing to play"):
+                Player(node, bag, topics=["/x", "/p"])
+        assert ros.spin_until(lambda: len(clocks) == 3)
+        assert [c.clock.sec * 10**9 + c.clock.nanosec for c in clocks] == [
+            3_000_000_000 + i * 10_000_000 for i in range(3)
+        ]
+    finally:
+        ros.close()
+
+
+def test_replay_eval_attach_without_graph_fails_cleanly(tmp_path):
+    src = tmp_path / "src"
+    _source_bag(src, n=2)
+    res = subprocess.run(
+        _cli(
+            "replay-eval",
+            str(src),
+            "--attach",
+            "--startup-timeout",
+            "1",
+            "-o",
+            str(tmp_path / "r"),
+        ),
+        env=_env(_domain()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "no graph answered within 1 s" in res.stderr
