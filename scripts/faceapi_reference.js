@@ -120,6 +120,14 @@ async function main() {
     const ssdOpts = new faceapi.SsdMobilenetv1Options({ minConfidence: SSD_MIN_CONFIDENCE, maxResults: SSD_MAX_RESULTS });
     const ssdDets = await detections(await faceapi.nets.ssdMobilenetv1.locateFaces(image, ssdOpts));
     const ssdRaw = await rawSsd(image);
+    // face-api's chained API: expressions are computed on the box re-derived from the landmarks.
+    const chained = await faceapi.detectAllFaces(image, ssdOpts).withFaceLandmarks().withFaceExpressions();
+    const pipeline = chained.map((r) => ({
+      box: boxJson(r.detection.box),
+      landmarks_68: r.landmarks.positions.map((p) => [round(p.x), round(p.y)]),
+      aligned_box: boxJson(r.alignedRect.box),
+      expressions: EXPRESSION_LABELS.map((k) => round(r.expressions[k])),
+    }));
     const boxes = [...ssdDets.map((d) => d.box), ...item.extra_boxes];
     out.images.push({
       name: item.name,
@@ -128,6 +136,7 @@ async function main() {
       tiny_face_detector: tiny,
       ssd_mobilenetv1: { detections: ssdDets, raw_top: ssdRaw },
       faces: await faces(image, boxes),
+      pipeline,
     });
     image.dispose();
     console.log(`${item.name}: ${ssdDets.length} SSD faces, ${((Date.now() - t0) / 1000).toFixed(1)} s`);

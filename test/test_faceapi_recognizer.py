@@ -66,12 +66,38 @@ def test_no_faces(rec):
     assert pred.valence.shape == (0, 3) and pred.labels.shape == (0,)
 
 
+@pytest.mark.parametrize("crop", ["landmarks", "box"])
 @pytest.mark.parametrize(("name", "face"), [("sample1_crop", 2), ("sample3_crop", 1)])
-def test_smiling_face_reads_as_happy(rec, name, face):
+def test_smiling_face_reads_as_happy(rec, name, face, crop):
     """The laughing woman (right, sample 1) and the smiling woman (middle, sample 3)."""
-    pred = rec.predict(_image(name), _ssd_boxes(name)[face : face + 1])
+    rec.expression_crop = crop
+    try:
+        pred = rec.predict(_image(name), _ssd_boxes(name)[face : face + 1])
+    finally:
+        rec.expression_crop = "landmarks"
     assert pred.labels[0] == HAPPY and pred.probs[0, HAPPY] > 0.9
     assert pred.valence[0].argmax() == VALENCE_POSITIVE
+
+
+def test_aligned_boxes_grow_the_landmark_box_by_20_percent():
+    from emotionaldan_ros.core.faceapi.recognizer import aligned_boxes
+
+    pts = np.stack(np.meshgrid(np.linspace(10, 20, 17), np.linspace(30, 50, 4)), -1).reshape(
+        1, 68, 2
+    )
+    np.testing.assert_allclose(aligned_boxes(pts), [[9.0, 28.0, 21.0, 52.0]])
+
+
+def test_expression_crop_changes_only_expressions(rec):
+    image, boxes = _image("sample3_crop"), _ssd_boxes("sample3_crop")
+    rec.expression_crop = "box"
+    try:
+        by_box = rec.predict(image, boxes)
+    finally:
+        rec.expression_crop = "landmarks"
+    by_landmarks = rec.predict(image, boxes)
+    np.testing.assert_array_equal(by_box.landmarks, by_landmarks.landmarks)
+    assert not np.allclose(by_box.probs, by_landmarks.probs, atol=1e-3)
 
 
 def test_batched_equals_one_by_one(rec):
@@ -90,12 +116,10 @@ def test_grayscale_image(rec):
 
 
 def test_surprise_valence_is_configurable(rec):
-    negative = create_recognizer(
-        "faceapi", landmark_model="face_landmark_68_tiny", surprise_valence="negative"
-    )
+    negative = create_recognizer("faceapi", surprise_valence="negative")
     image, boxes = _image("sample6_crop"), _ssd_boxes("sample6_crop")
     a, b = rec.predict(image, boxes), negative.predict(image, boxes)
-    np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)  # same expression net
+    np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)  # same nets
     vmap = valence_map(EMOTIONS_7, "negative")
     expected = np.stack([b.probs[:, vmap == v].sum(axis=1) for v in range(3)], axis=1)
     np.testing.assert_allclose(b.valence, expected, atol=1e-6)
@@ -127,5 +151,7 @@ def test_bad_images_and_options(rec):
         rec.predict(np.zeros((0, 80, 3), np.uint8), np.zeros((0, 4), np.float32))
     with pytest.raises(ValueError, match="landmark_model"):
         create_recognizer("faceapi", landmark_model="face_landmark_5")
+    with pytest.raises(ValueError, match="expression_crop"):
+        create_recognizer("faceapi", expression_crop="aligned")
     with pytest.raises(ValueError, match="surprise valence"):
         create_recognizer("faceapi", surprise_valence="happy")

@@ -142,8 +142,9 @@ def test_registered_detectors_return_clipped_reference_boxes(name):
 
 @pytest.fixture(scope="module")
 def recognizers():
+    """Both landmark nets; expressions on the given box (face-api's per-net calls)."""
     return {
-        m: FaceApiRecognizer(landmark_model=m)
+        m: FaceApiRecognizer(landmark_model=m, expression_crop="box")
         for m in ("face_landmark_68", "face_landmark_68_tiny")
     }
 
@@ -176,3 +177,29 @@ def test_crops_follow_faceapi_clip_and_floor(recognizers):
     for im in REF["images"]:
         regions = face_regions(_xyxy([f["box"] for f in im["faces"]]), im["width"], im["height"])
         assert regions.tolist() == [f["crop"] for f in im["faces"]]
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_chained_pipeline_matches_reference(name):
+    """detectAllFaces(SSD).withFaceLandmarks().withFaceExpressions(): the expression net sees the
+    landmarks' box grown by 20 % (the default `expression_crop="landmarks"`)."""
+    from emotionaldan_ros.core.faceapi.recognizer import aligned_boxes
+
+    chained = IMAGES[name]["pipeline"]
+    boxes = _xyxy([r["box"] for r in chained])
+    rec = FaceApiRecognizer()
+    assert rec.expression_crop == "landmarks"
+    pred = rec.predict(_image(name), boxes)
+    # face-api's chained landmarks sit at the unfloored box origin, ours at the crop's (floored)
+    # origin, where the landmark net really looked: they differ by exactly that fraction.
+    frac = boxes[:, :2] - np.floor(boxes[:, :2])
+    ref_landmarks = np.array([r["landmarks_68"] for r in chained])
+    np.testing.assert_allclose(pred.landmarks + frac[:, None, :], ref_landmarks, atol=PX_TOL)
+    # alignedRect = landmark bounding box grown by 20 %.
+    ref_aligned = _xyxy([r["aligned_box"] for r in chained])
+    np.testing.assert_allclose(aligned_boxes(ref_landmarks), ref_aligned, atol=PX_TOL)
+    # Expressions on that crop, mapped onto DESIGN §2 order.
+    faceapi_probs = np.array([r["expressions"] for r in chained])
+    np.testing.assert_allclose(
+        pred.probs, faceapi_probs[:, list(FACEAPI_TO_DESIGN)], atol=PROB_TOL
+    )

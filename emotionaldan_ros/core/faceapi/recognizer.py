@@ -23,6 +23,7 @@ from emotionaldan_ros.core.labels import EMOTIONS_7, to_valence_probs, valence_m
 from emotionaldan_ros.core.recognizer import Prediction
 
 LANDMARK_MODELS = ("face_landmark_68", "face_landmark_68_tiny")
+EXPRESSION_CROPS = ("landmarks", "box")
 FACE_INPUT_SIZE = 112
 
 # DESIGN §2 class → face-api expression name.
@@ -51,7 +52,7 @@ def face_regions(boxes: np.ndarray, width: int, height: int) -> torch.Tensor:
         (N, 4) int64 x, y, width, height.
 
     Raises:
-        ValueError: a box is not finite or has no area inside the image.
+        ValueError: a box is malformed, not finite or has no area inside the image.
     """
     b = np.asarray(boxes, dtype=np.float64)
     if b.ndim != 2 or b.shape[1] != 4:
@@ -72,8 +73,30 @@ def face_regions(boxes: np.ndarray, width: int, height: int) -> torch.Tensor:
     return torch.from_numpy(regions.astype(np.int64))
 
 
+def aligned_boxes(landmarks: np.ndarray, padding: float = 0.2) -> np.ndarray:
+    """face-api's `alignedRect`: the landmarks' bounding box grown by `padding` of its size.
+
+    Args:
+        landmarks: (N, 68, 2) image pixels.
+        padding: total growth per axis as a fraction of the box size (face-api: 0.2).
+
+    Returns:
+        (N, 4) float64 x1, y1, x2, y2.
+    """
+    pts = np.asarray(landmarks, np.float64)
+    lo = pts.min(axis=1)
+    hi = np.maximum(pts.max(axis=1), 0.0)  # face-api's minBbox starts its max at 0
+    grow = (hi - lo) * padding
+    start = lo - grow / 2
+    return np.concatenate([start, start + (hi - lo) + grow], axis=1)
+
+
 def landmarks_to_image(relative: torch.Tensor, regions: torch.Tensor) -> np.ndarray:
-    """Map landmark-net outputs (N, 136), relative to the padded 112 square, to image pixels."""
+    """Map landmark-net outputs (N, 136), relative to the padded 112 square, to image pixels.
+
+    Returns:
+        (N, 68, 2) float64.
+    """
     out = relative.double().reshape(-1, 68, 2) * FACE_INPUT_SIZE
     wh = regions[:, 2:].double()
     scaled = wh * (
@@ -81,7 +104,7 @@ def landmarks_to_image(relative: torch.Tensor, regions: torch.Tensor) -> np.ndar
     )  # crop size in the 112 box
     pad = (scaled.flip(1) - scaled).clamp_min(0) / 2
     rel = (out - pad[:, None, :]) / scaled[:, None, :]
-    return (rel * wh[:, None, :] + regions[:, None, :2].double()).numpy().astype(np.float32)
+    return (rel * wh[:, None, :] + regions[:, None, :2].double()).numpy()
 
 
 class FaceApiRecognizer:
@@ -91,10 +114,14 @@ class FaceApiRecognizer:
         device: torch device for the nets ("cpu", "cuda", ...).
         landmark_model: "face_landmark_68" (default) or "face_landmark_68_tiny".
         surprise_valence: valence of "surprise" ("positive", "negative" or "neutral").
+        expression_crop: "landmarks" (default; face-api's chained
+            `withFaceLandmarks().withFaceExpressions()`: the expression net sees the landmarks'
+            bounding box grown by 20 %, so it does not depend on the detector's box style) or
+            "box" (the expression net sees the given box, like the landmark net).
         weights_dir: folder with the converted weights (default: the shipped ones).
 
     Raises:
-        ValueError: unknown landmark model or surprise valence.
+        ValueError: unknown landmark model, expression crop or surprise valence.
         WeightsError: a weight file is missing or fails its checksum.
     """
 
@@ -106,27 +133,29 @@ class FaceApiRecognizer:
         device: str = "cpu",
         landmark_model: str = "face_landmark_68",
         surprise_valence: str = "positive",
+        expression_crop: str = "landmarks",
         weights_dir: str | None = None,
     ) -> None:
         if landmark_model not in LANDMARK_MODELS:
             raise ValueError(
                 f"landmark_model must be one of {LANDMARK_MODELS}, got {landmark_model!r}"
             )
+        if expression_crop not in EXPRESSION_CROPS:
+            raise ValueError(
+                f"expression_crop must be one of {EXPRESSION_CROPS}, got {expression_crop!r}"
+            )
         self.valence_map = valence_map(EMOTIONS_7, surprise_valence)
         self.surprise_valence = surprise_valence
+        self.expression_crop = expression_crop
         self.device = torch.device(device)
         self.landmark_model = landmark_model
         self.landmark_net = load_net(landmark_model, device, weights_dir)
         self.expression_net = load_net("face_expression", device, weights_dir)
 
-    def face_batch(
-        self, image: np.ndarray, boxes: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised (N, 3, 112, 112) net input and the (N, 4) x, y, w, h crop regions."""
-        img = as_rgb_tensor(image, bgr=True)
-        regions = face_regions(boxes, img.shape[1], img.shape[0])
-        crops = crop_square_resize(img, regions, FACE_INPUT_SIZE, centered=True)
-        return normalize(crops, FACE_MEAN_RGB, 255.0).to(self.device), regions
+    def _batch(self, image: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        """Normalised (N, 3, 112, 112) net input for (N, 4) x, y, w, h regions."""
+        crops = crop_square_resize(image, regions, FACE_INPUT_SIZE, centered=True)
+        return normalize(crops, FACE_MEAN_RGB, 255.0).to(self.device)
 
     def predict(self, image: np.ndarray, boxes: np.ndarray) -> Prediction:
         """Run both nets on all faces of one BGR/gray uint8 image (see `Recognizer.predict`).
@@ -134,13 +163,14 @@ class FaceApiRecognizer:
         Raises:
             ValueError: bad image, or a box that is malformed, not finite or outside the image.
         """
-        boxes = np.asarray(boxes, dtype=np.float32)
-        if boxes.size == 0:
-            boxes = boxes.reshape(0, 4)
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"boxes must have shape (N, 4), got {boxes.shape}")
-        if boxes.shape[0] == 0:
-            as_rgb_tensor(image)  # still reject a bad image
+        img = as_rgb_tensor(image, bgr=True)
+        boxes64 = np.asarray(boxes, dtype=np.float64)
+        if boxes64.size == 0:
+            boxes64 = boxes64.reshape(0, 4)
+        if boxes64.ndim != 2 or boxes64.shape[1] != 4:
+            raise ValueError(f"boxes must have shape (N, 4), got {boxes64.shape}")
+        n = boxes64.shape[0]
+        if n == 0:
             return Prediction(
                 boxes=np.zeros((0, 4), np.float32),
                 landmarks=np.zeros((0, 68, 2), np.float32),
@@ -148,15 +178,38 @@ class FaceApiRecognizer:
                 valence=np.zeros((0, 3), np.float32),
                 classes=self.classes,
             )
-        x, regions = self.face_batch(image, boxes)
+        height, width = int(img.shape[0]), int(img.shape[1])
+        regions = face_regions(boxes64, width, height)
+        x = self._batch(img, regions)
         with torch.inference_mode():
-            relative = self.landmark_net(x).cpu()
-            faceapi_probs = torch.softmax(self.expression_net(x), dim=1).cpu()
+            landmarks = landmarks_to_image(self.landmark_net(x).cpu(), regions)
+            if self.expression_crop == "landmarks":
+                # face-api places the landmarks it aligns on at the unfloored box origin, i.e.
+                # shifted by the fraction that the crop floored away; doing the same makes the
+                # expression crop identical to face-api's `alignedRect`. (It also shifts by a
+                # negative origin for boxes crossing the left/top border; that is not copied.)
+                frac = np.maximum(boxes64[:, :2], 0.0) - regions[:, :2].numpy()
+                aligned = aligned_boxes(landmarks + frac[:, None, :])
+                # A landmark box is never outside the image in practice; fall back to the
+                # detector box rather than fail if it is.
+                ok = _has_area(aligned, width, height)
+                aligned[~ok] = boxes64[~ok]
+                x = self._batch(img, face_regions(aligned, width, height))
+            logits = self.expression_net(x).cpu()
+        faceapi_probs = torch.softmax(logits, dim=1)
         probs = faceapi_probs[:, list(FACEAPI_TO_DESIGN)].numpy().astype(np.float32)
         return Prediction(
-            boxes=boxes,
-            landmarks=landmarks_to_image(relative, regions),
+            boxes=boxes64.astype(np.float32),
+            landmarks=landmarks.astype(np.float32),
             probs=probs,
             valence=to_valence_probs(probs, self.valence_map),
             classes=self.classes,
         )
+
+
+def _has_area(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N,) whether each finite x1, y1, x2, y2 box keeps ≥ 1 px per side after face-api's clip."""
+    x, y = np.maximum(boxes[:, 0], 0), np.maximum(boxes[:, 1], 0)
+    w = np.floor(np.minimum(boxes[:, 2] - x, width - x))
+    h = np.floor(np.minimum(boxes[:, 3] - y, height - y))
+    return np.isfinite(boxes).all(axis=1) & (w >= 1) & (h >= 1)
