@@ -131,3 +131,32 @@ def test_offline_cli_and_missing_topics(tmp_path, capsys):
     assert main(["replay-eval", str(no_emotion), "--offline", "-o", str(tmp_path / "s")]) == 1
     err = capsys.readouterr().err
     assert "no topic /cabin/emotion" in err and "Traceback" not in err
+
+
+def test_recorded_outputs_as_reference_and_missing_ground_truth(tmp_path):
+    # An "old model" run recorded on /cabin/emotion_old serves as the reference for a new one.
+    bag = tmp_path / "bag"
+    whole = (0, 0, 100, 100)
+    old = [L.HAPPY, L.SAD, None, L.FEAR]  # None: the old run saw nobody
+    new = [L.HAPPY, L.ANGER, L.HAPPY, L.FEAR]
+    with BagWriter(bag) as w:
+        w.add_topic(IMAGE_TOPIC, msgs.IMAGE)
+        w.add_topic("/cabin/emotion_old", msgs.EMOTION_ARRAY)
+        w.add_topic(EMO, msgs.EMOTION_ARRAY)
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            stamp = T0 + i * DT
+            w.write(IMAGE_TOPIC, stamp, msgs.image(np.zeros((4, 4, 3), np.uint8), stamp, "c"))
+            faces = [] if a is None else [((0, 0, 10, 10), _p(L.NEUTRAL)), (whole, _p(a))]
+            w.write("/cabin/emotion_old", stamp + 1, msgs.emotion_array(stamp, "c", faces))
+            w.write(EMO, stamp + 2, msgs.emotion_array(stamp, "c", [(whole, _p(b))]))
+    report = evaluate_offline(bag, tmp_path / "r", label_topic="/cabin/emotion_old")
+    assert report["labelled_frames"] == 3
+    assert report["recognition"]["accuracy"] == pytest.approx(2 / 3)  # agreement
+    assert report["recognition"]["valence_accuracy"] == pytest.approx(1.0)
+
+    report = evaluate_offline(bag, tmp_path / "s")  # no /cabin/ground_truth in this bag
+    assert report["recognition"] is None and report["frames_with_output"] == 4
+    assert report["warnings"] == [
+        "no ground truth on /cabin/ground_truth: accuracy is not computed"
+    ]
+    assert "accuracy" in (tmp_path / "s" / "report.md").read_text()

@@ -130,8 +130,9 @@ def evaluate_live(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with BagReader(args.bag) as bag:
             bag.require_topic(args.image_topic)
-            data = EvalData(warnings=list(bag.warnings))
+            data = EvalData()
             data.frames, data.truth = read_truth(bag, args.image_topic, args.label_topic)
+            data.warnings += bag.warnings
             data.latency_source = "live: receive time of the output − publish time of its image"
             frame_set = set(data.frames)
             published: dict[int, int] = {}

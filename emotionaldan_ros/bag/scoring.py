@@ -104,6 +104,10 @@ def read_truth(
 ) -> tuple[list[int], dict[int, tuple[int, tuple[float, float, float, float] | None]]]:
     """Frame stamps and ground truth of a bag.
 
+    The label topic holds `EmotionLabel`s, or `EmotionArray`s recorded from an earlier run: then
+    each frame's reference is that run's largest face (an agreement evaluation, for drives that
+    have no hand labels).
+
     Raises:
         BagError: no image frames (and no labels to stand in for them).
     """
@@ -119,11 +123,17 @@ def read_truth(
             frames.append(raw_header_stamp(raw))  # no need to decode the pixels
             continue
         msg = bag.deserialize(raw, msgtype)
+        stamp = msgs.stamp_ns(msg.header)
+        if stamp in truth:
+            continue
+        if msgtype == msgs.EMOTION_ARRAY:
+            face = pick_face(output_from_msg(msg).faces, None)
+            truth[stamp] = (face.label, face.box) if face else (-1, None)
+            continue
         label = int(msg.label)
-        truth[msgs.stamp_ns(msg.header)] = (
-            label if label < len(L.EMOTIONS_8) else -1,
-            _box(msg.roi),
-        )
+        truth[stamp] = (label if label < len(L.EMOTIONS_8) else -1, _box(msg.roi))
+    if not has_labels:
+        bag.warnings.append(f"no ground truth on {label_topic}: accuracy is not computed")
     if not has_images:
         frames = sorted(truth)
     return frames, truth
@@ -152,9 +162,9 @@ def load_offline(
     """
     data = EvalData()
     with BagReader(path) as bag:
-        data.warnings += bag.warnings
         bag.require_topic(emotion_topic)
         data.frames, data.truth = read_truth(bag, image_topic, label_topic)
+        data.warnings += bag.warnings
         received: dict[int, int] = {}
         if image_topic in bag.topics:
             for _, _, t_ns, raw in bag.messages([image_topic]):
@@ -296,7 +306,7 @@ def score(data: EvalData, surprise: str = "positive", num_classes: int = 7) -> d
         report["recognition"] = _clean(
             classification_summary(np.array(y_true), np.array(y_pred), classes, surprise)
         )
-    elif labelled == 0:
+    elif labelled == 0 and data.truth:
         report["warnings"].append("no labelled frames: accuracy is not computed")
     if data.unmatched:
         report["warnings"].append(f"{data.unmatched} outputs matched no frame stamp")
