@@ -37,7 +37,7 @@ def machine() -> str:
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (shared), {platform.platform()}, Python "
         f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} "
-        "torch thread(s)"
+        f"torch thread(s), load average {os.getloadavg()[0]:.1f}"
     )
 
 
