@@ -144,14 +144,27 @@ def _add_replay_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="NODE.PARAM=VALUE", help="graph override"
     )
+    p.add_argument(
+        "--backend", help="shortcut for --set emotionaldan.backend=SPEC (the model to evaluate)"
+    )
     p.add_argument("--graph-cmd", default=None, help="command that starts the graph instead")
     p.add_argument("-r", "--rate", type=_positive, default=1.0, help="playback speed factor")
     p.add_argument("--startup-timeout", type=_positive, default=60.0, help="graph ready wait s")
     p.add_argument("--settle", type=_positive, default=5.0, help="wait for late outputs s")
-    p.add_argument("--surprise", default="positive", choices=("positive", "negative", "neutral"))
-    p.add_argument("--image-topic", default=IMAGE_TOPIC)
-    p.add_argument("--label-topic", default=LABEL_TOPIC)
-    p.add_argument("--emotion-topic", default="/cabin/emotion")
+    p.add_argument(
+        "--surprise",
+        default="positive",
+        choices=("positive", "negative", "neutral"),
+        help="valence of surprise in the 3-class scores (positive)",
+    )
+    p.add_argument("--image-topic", default=IMAGE_TOPIC, help="frames to play / score")
+    p.add_argument(
+        "--label-topic",
+        default=LABEL_TOPIC,
+        help="ground truth: EmotionLabel, or an EmotionArray recorded from an earlier run "
+        "(scores agreement with it)",
+    )
+    p.add_argument("--emotion-topic", default="/cabin/emotion", help="outputs to score")
     p.set_defaults(func=_cmd_replay_eval)
 
 
@@ -214,6 +227,8 @@ def _cmd_play(args: argparse.Namespace) -> int:
 def _cmd_replay_eval(args: argparse.Namespace) -> int:
     from emotionaldan_ros.bag.replay_eval import run_replay_eval
 
+    if args.backend:
+        args.set.append(f"emotionaldan.backend={args.backend}")
     return run_replay_eval(args)
 
 

@@ -79,7 +79,8 @@ def markdown(report: dict[str, Any]) -> str:
         "| metric | value |",
         "|---|---|",
         f"| frames (labelled) | {report['frames']} ({report['labelled_frames']}) |",
-        f"| frames with an output | {report['frames_with_output']} |",
+        f"| frames with an output (with ≥ 1 face) | {report['frames_with_output']} "
+        f"({det['frames_with_any_face']}) |",
         f"| dropped frames (no output) | {report['dropped_frames']} "
         f"({_f(report['dropped_rate'], True)}) |",
         f"| detection rate (labelled face found / labelled frames with output) | "
