@@ -19,16 +19,20 @@ import torch
 
 from emotionaldan_ros.core.faceapi.image import (
     TINY_MEAN_RGB,
-    as_rgb_tensor,
     crop_square_resize,
+    image_view,
     js_round,
     normalize,
 )
 from emotionaldan_ros.core.faceapi.nets import SsdMobilenetV1, TinyFaceDetector
 
 
-def letterbox(image: torch.Tensor, size: int) -> tuple[torch.Tensor, float, float]:
+def letterbox(
+    image: torch.Tensor, size: int, reverse_channels: bool = False
+) -> tuple[torch.Tensor, float, float]:
     """(H, W, 3) uint8 RGB → (1, size, size, 3) float32 padded bottom/right and resized.
+
+    With `reverse_channels`, the input is BGR and the output still RGB.
 
     Returns:
         The batch and the padding corrections (padded side / image side) along x and y, in
@@ -36,7 +40,9 @@ def letterbox(image: torch.Tensor, size: int) -> tuple[torch.Tensor, float, floa
     """
     h, w = int(image.shape[0]), int(image.shape[1])
     region = torch.tensor([[0, 0, w, h]], dtype=torch.int64)
-    batch = crop_square_resize(image, region, size, centered=False)
+    batch = crop_square_resize(
+        image, region, size, centered=False, reverse_channels=reverse_channels
+    )
     scale = size / max(h, w)
     return batch, size / float(js_round(w * scale)), size / float(js_round(h * scale))
 
@@ -83,9 +89,9 @@ def detect_tiny(
         raise ValueError(
             f"tiny detector input_size must be a positive multiple of 32, got {input_size}"
         )
-    img = as_rgb_tensor(image, bgr=bgr)
+    img = image_view(image)
     h, w = int(img.shape[0]), int(img.shape[1])
-    batch, fix_x, fix_y = letterbox(img, input_size)
+    batch, fix_x, fix_y = letterbox(img, input_size, reverse_channels=bgr)
     device = next(net.parameters()).device
     with torch.inference_mode():
         out = net(normalize(batch, TINY_MEAN_RGB, 255.0).to(device))[0].cpu().double()
@@ -126,9 +132,9 @@ def detect_ssd(
     Returns:
         boxes (K, 4) float64 x1, y1, x2, y2 in image pixels and scores (K,), best first.
     """
-    img = as_rgb_tensor(image, bgr=bgr)
+    img = image_view(image)
     h, w = int(img.shape[0]), int(img.shape[1])
-    batch, fix_x, fix_y = letterbox(img, net.input_size)
+    batch, fix_x, fix_y = letterbox(img, net.input_size, reverse_channels=bgr)
     x = (batch / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()
     device = next(net.parameters()).device
     with torch.inference_mode():

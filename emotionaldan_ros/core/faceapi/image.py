@@ -24,8 +24,10 @@ def js_round(x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
     return np.floor(np.asarray(x) + 0.5)
 
 
-def as_rgb_tensor(image: np.ndarray, bgr: bool = True) -> torch.Tensor:
-    """(H, W, 3) BGR/RGB or (H, W) gray uint8 image → (H, W, 3) RGB uint8 tensor.
+def image_view(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) or (H, W) / (H, W, 1) gray uint8 image → (H, W, 3) uint8 tensor sharing memory.
+
+    Channels keep their order (gray is broadcast to 3 channels without a copy).
 
     Raises:
         ValueError: not a non-empty uint8 image of shape (H, W), (H, W, 1) or (H, W, 3).
@@ -36,15 +38,25 @@ def as_rgb_tensor(image: np.ndarray, bgr: bool = True) -> torch.Tensor:
         raise ValueError(f"image must be uint8, got {image.dtype}")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    elif image.ndim != 3 or image.shape[2] != 3:
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ValueError(f"image must be (H, W), (H, W, 1) or (H, W, 3), got shape {image.shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"empty image of shape {image.shape}")
-    if bgr:
-        image = image[:, :, ::-1]
-    return torch.from_numpy(np.ascontiguousarray(image))
+    if any(st < 0 for st in image.strides):
+        image = np.ascontiguousarray(image)
+    if image.ndim == 2:
+        return torch.from_numpy(image)[:, :, None].expand(-1, -1, 3)
+    return torch.from_numpy(image)
+
+
+def as_rgb_tensor(image: np.ndarray, bgr: bool = True) -> torch.Tensor:
+    """(H, W, 3) BGR/RGB or (H, W) gray uint8 image → (H, W, 3) RGB uint8 tensor (a copy for BGR).
+
+    Raises:
+        ValueError: not a non-empty uint8 image of shape (H, W), (H, W, 1) or (H, W, 3).
+    """
+    view = image_view(image)
+    return view.flip(-1) if bgr else view
 
 
 def _axis_taps(
@@ -74,16 +86,19 @@ def crop_square_resize(
     regions: torch.Tensor,
     out_size: int,
     centered: bool,
+    reverse_channels: bool = False,
 ) -> torch.Tensor:
     """Sample N integer regions of an image as face-api does, all at once.
 
     Args:
-        image: (H, W, 3) uint8 (or float) RGB tensor.
+        image: (H, W, 3) uint8 (or float) RGB tensor (BGR with `reverse_channels`).
         regions: (N, 4) int64 x, y, width, height, inside the image, width and height > 0.
         out_size: side of the square output.
         centered: pad the short side on both sides (face crops; the extra pixel of an odd
             difference goes after, as `Math.round(d / 2)` does) instead of bottom/right only
             (detector input).
+        reverse_channels: flip the channel order of the output (BGR image → RGB crops), so
+            that a BGR frame never has to be copied whole.
 
     Returns:
         (N, out_size, out_size, 3) float32 RGB in 0..255 (padding is 0).
@@ -99,15 +114,18 @@ def crop_square_resize(
     c0, c1, fc, vc0, vc1 = _axis_taps(x, w, pad_x, side, out_size)
 
     def tap(r: torch.Tensor, vr: torch.Tensor, c: torch.Tensor, vc: torch.Tensor) -> torch.Tensor:
-        vals = image[r[:, :, None], c[:, None, :]].double()
+        vals = image[r[:, :, None], c[:, None, :]].float()
         return vals * (vr[:, :, None] & vc[:, None, :])[..., None]
 
-    fc4, fr4 = fc[:, None, :, None], fr[:, :, None, None]
+    # Coordinates are exact in float64 (as in JavaScript); the blend itself runs in float32,
+    # which is ~20x faster here and differs from TF.js's double blend by < 1e-4 grey levels.
+    fc4, fr4 = fc[:, None, :, None].float(), fr[:, :, None, None].float()
     top_l, top_r = tap(r0, vr0, c0, vc0), tap(r0, vr0, c1, vc1)
     bot_l, bot_r = tap(r1, vr1, c0, vc0), tap(r1, vr1, c1, vc1)
     top = top_l + (top_r - top_l) * fc4
     bottom = bot_l + (bot_r - bot_l) * fc4
-    return (top + (bottom - top) * fr4).float()
+    out = top + (bottom - top) * fr4
+    return out.flip(-1) if reverse_channels else out
 
 
 def normalize(batch: torch.Tensor, mean_rgb: tuple[float, float, float] | None, scale: float):

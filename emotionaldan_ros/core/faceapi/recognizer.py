@@ -13,8 +13,8 @@ import torch
 
 from emotionaldan_ros.core.faceapi.image import (
     FACE_MEAN_RGB,
-    as_rgb_tensor,
     crop_square_resize,
+    image_view,
     normalize,
 )
 from emotionaldan_ros.core.faceapi.nets import FACEAPI_EXPRESSIONS
@@ -153,8 +153,10 @@ class FaceApiRecognizer:
         self.expression_net = load_net("face_expression", device, weights_dir)
 
     def _batch(self, image: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        """Normalised (N, 3, 112, 112) net input for (N, 4) x, y, w, h regions."""
-        crops = crop_square_resize(image, regions, FACE_INPUT_SIZE, centered=True)
+        """Normalised (N, 3, 112, 112) RGB net input for (N, 4) x, y, w, h regions of BGR."""
+        crops = crop_square_resize(
+            image, regions, FACE_INPUT_SIZE, centered=True, reverse_channels=True
+        )
         return normalize(crops, FACE_MEAN_RGB, 255.0).to(self.device)
 
     def predict(self, image: np.ndarray, boxes: np.ndarray) -> Prediction:
@@ -163,7 +165,7 @@ class FaceApiRecognizer:
         Raises:
             ValueError: bad image, or a box that is malformed, not finite or outside the image.
         """
-        img = as_rgb_tensor(image, bgr=True)
+        img = image_view(image)  # BGR (or gray), not copied
         boxes64 = np.asarray(boxes, dtype=np.float64)
         if boxes64.size == 0:
             boxes64 = boxes64.reshape(0, 4)
