@@ -159,10 +159,12 @@ class BagReader:
 
     @property
     def files(self) -> list[Path]:
-        """Storage files of the bag."""
+        """Storage files of the bag, in recording order."""
         if self.path.is_file():
             return [self.path]
-        return sorted(p for p in self.path.iterdir() if p.suffix in (".mcap", ".db3"))
+        meta = YAML(typ="safe").load((self.path / "metadata.yaml").read_text())
+        names = meta["rosbag2_bagfile_information"]["relative_file_paths"]
+        return [self.path / Path(name).name for name in names]
 
     @property
     def message_count(self) -> int:
@@ -419,7 +421,7 @@ class BagWriter:
         )
         self._writer.open()
         self._conns = {}
-        for topic in self._topics:
+        for topic in list(self._topics):  # add_topic may run in another thread
             self._add_connection(topic)
         self._part_bytes = 0
         self._part_start = t_ns
