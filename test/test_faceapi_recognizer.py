@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import cv2
@@ -155,3 +156,17 @@ def test_bad_images_and_options(rec):
         create_recognizer("faceapi", expression_crop="aligned")
     with pytest.raises(ValueError, match="surprise valence"):
         create_recognizer("faceapi", surprise_valence="happy")
+
+
+def test_read_only_and_strided_images(rec):
+    image, boxes = _image("sample1_crop"), _ssd_boxes("sample1_crop")
+    expected = rec.predict(image, boxes)
+    read_only = np.frombuffer(image.tobytes(), np.uint8).reshape(image.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pred = rec.predict(read_only, boxes)
+    np.testing.assert_array_equal(pred.probs, expected.probs)
+    wide = np.zeros((image.shape[0], image.shape[1] + 40, 3), np.uint8)
+    wide[:, 40:] = image
+    strided = wide[:, 40:]  # a non-contiguous view of a bigger frame
+    np.testing.assert_array_equal(rec.predict(strided, boxes).probs, expected.probs)

@@ -9,6 +9,8 @@ sample the padded square straight from the image (no padded copy), for all regio
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -44,9 +46,11 @@ def image_view(image: np.ndarray) -> torch.Tensor:
         raise ValueError(f"empty image of shape {image.shape}")
     if any(st < 0 for st in image.strides):
         image = np.ascontiguousarray(image)
-    if image.ndim == 2:
-        return torch.from_numpy(image)[:, :, None].expand(-1, -1, 3)
-    return torch.from_numpy(image)
+    with warnings.catch_warnings():
+        # Read-only buffers (e.g. ROS messages) are fine: the view is only ever read.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.from_numpy(image)
+    return tensor[:, :, None].expand(-1, -1, 3) if image.ndim == 2 else tensor
 
 
 def as_rgb_tensor(image: np.ndarray, bgr: bool = True) -> torch.Tensor:
