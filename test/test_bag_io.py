@@ -275,3 +275,24 @@ def test_empty_unknown_and_foreign_hash_bags(tmp_path, capsys):
         assert reader.deserialize(raw, msgtype).z == 0.0
         with pytest.raises(BagError, match="unknown message type"):
             reader.deserialize(b"\x00\x01\x00\x00", "foo_msgs/msg/Bar")
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_split_by_duration_makes_one_bag_of_several_files(tmp_path, storage):
+    bag = tmp_path / "split"
+    with BagWriter(bag, storage=storage, split_seconds=0.25) as writer:
+        writer.add_topic(LABEL_TOPIC, msgs.LABEL)
+        for i in range(10):  # 0.1 s apart → files start at 0, 0.3, 0.6, 0.9 s
+            t = 10**9 + i * 10**8
+            writer.write(LABEL_TOPIC, t, msgs.label(i % 7, t, "cam"))
+    info = bag_info(bag)
+    assert info["files"] == [
+        f"split_{i}.{'mcap' if storage == 'mcap' else 'db3'}" for i in range(4)
+    ]
+    assert info["messages"] == 10 and info["topics"][0]["count"] == 10
+    assert info["duration_s"] == pytest.approx(0.9)
+    frames = []
+    with BagReader(bag) as reader:
+        for _, msgtype, t_ns, raw in reader.messages():
+            frames.append((t_ns, reader.deserialize(raw, msgtype).label))
+    assert frames == [(10**9 + i * 10**8, i % 7) for i in range(10)]

@@ -174,6 +174,18 @@ def test_play_remap_offset_and_bad_options(tmp_path):
                 on_publish=lambda *a: (sent.append(a), len(sent) == 5 and stop.set()),
             )
             assert sum(player.play(stop).published.values()) == 5  # stops when asked
+            stop = StopFlag()
+            sent.clear()
+            player = Player(
+                node,
+                bag,
+                topics=[GT],
+                rate=50,
+                loop=True,
+                on_publish=lambda *a: (sent.append(a), len(sent) == 19 and stop.set()),
+            )
+            stats = player.play(stop)
+            assert stats.published == {GT: 19} and stats.loops == 3  # 8 + 8 + 3
             with pytest.raises(Exception, match="no topic /nope"):
                 Player(node, bag, topics=["/nope"])
             with pytest.raises(Exception, match="rate must be > 0"):
