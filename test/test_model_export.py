@@ -98,6 +98,13 @@ def test_onnx_metadata_and_recognizer_backend(exported):
     np.testing.assert_allclose(b.valence, a.valence, atol=1e-5)
     np.testing.assert_allclose(b.landmarks, a.landmarks, atol=2e-3)
     assert len(onnx_rec.predict(img, np.zeros((0, 4)))) == 0
+    # A checkpoint can also run on ONNX Runtime directly (exported in memory at load time).
+    mem_rec = DANRecognizer.from_checkpoint(ckpt, backend="onnxruntime", num_threads=1)
+    c = mem_rec.predict(img, boxes)
+    np.testing.assert_allclose(c.probs, a.probs, atol=1e-5)
+    np.testing.assert_allclose(c.landmarks, a.landmarks, atol=2e-3)
+    with pytest.raises(ValueError, match="backend"):
+        DANRecognizer.from_checkpoint(ckpt, backend="tensorrt")
 
 
 def test_baseline_export_logits_only(tmp_path):

@@ -13,6 +13,7 @@ connection layers need opset ≥ 16 (GridSample), 17 is the default.
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -52,18 +53,15 @@ def _example(model: nn.Module, batch: int = 2) -> Tensor:
     return torch.randn(batch, 1, size, size, generator=torch.Generator().manual_seed(0))
 
 
-def export_onnx(
-    model: nn.Module, path: Path | str, header: dict[str, Any], opset: int = DEFAULT_OPSET
-) -> Path:
-    """Write an ONNX model with a dynamic batch axis and the header in its metadata."""
+def onnx_bytes(model: nn.Module, header: dict[str, Any], opset: int = DEFAULT_OPSET) -> bytes:
+    """Serialized ONNX model (dynamic batch axis, header in its metadata), checked."""
     import onnx
 
     if opset < 16:
         raise ValueError(f"opset must be >= 16 (GridSample), got {opset}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = ExportWrapper(model).cpu()
     axes = {name: {0: "batch"} for name in ["input", *wrapper.output_names]}
+    buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # Shape checks and the fixed crop size become trace constants, as intended; the
         # TorchScript-based exporter's deprecation notice is torch's own.
@@ -72,19 +70,29 @@ def export_onnx(
         torch.onnx.export(
             wrapper,
             (_example(model),),
-            str(path),
+            buf,
             input_names=["input"],
             output_names=wrapper.output_names,
             dynamic_axes=axes,
             opset_version=opset,
             dynamo=False,
         )
-    proto = onnx.load(str(path))
+    proto = onnx.load_from_string(buf.getvalue())
     entry = proto.metadata_props.add()
     entry.key, entry.value = HEADER_KEY, json.dumps(header)
     proto.producer_name = "emotionaldan-ros"
     onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    return proto.SerializeToString()
+
+
+def export_onnx(
+    model: nn.Module, path: Path | str, header: dict[str, Any], opset: int = DEFAULT_OPSET
+) -> Path:
+    """Write an ONNX model with a dynamic batch axis and the header in its metadata."""
+    data = onnx_bytes(model, header, opset)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
     return path
 
 
@@ -102,6 +110,13 @@ def export_torchscript(model: nn.Module, path: Path | str, header: dict[str, Any
     return path
 
 
+def slim_header(header: dict[str, Any], source: str) -> dict[str, Any]:
+    """The part of a checkpoint header an exported model carries (no training config)."""
+    slim = {k: header[k] for k in ("format", "model", "classes", "crop", "tensors_sha256")}
+    slim["source"] = source
+    return slim
+
+
 def export_checkpoint(
     checkpoint: Path | str,
     onnx_path: Path | str | None = None,
@@ -115,8 +130,7 @@ def export_checkpoint(
     if onnx_path is None and torchscript_path is None:
         raise ValueError("nothing to export: give an ONNX and/or a TorchScript output path")
     model, header = load_checkpoint(checkpoint, expected_sha256)
-    slim = {k: header[k] for k in ("format", "model", "classes", "crop", "tensors_sha256")}
-    slim["source"] = Path(checkpoint).name
+    slim = slim_header(header, Path(checkpoint).name)
     out: dict[str, Path] = {}
     if onnx_path is not None:
         out["onnx"] = export_onnx(model, onnx_path, slim, opset)
