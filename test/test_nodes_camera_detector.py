@@ -144,3 +144,27 @@ def test_unknown_detector_rejected():
         FaceDetectorNode(
             context=ros.context, parameter_overrides=[Parameter("detector", value="nope")]
         )
+
+
+def test_detector_node_publishes_new_faces_after_min_hits():
+    image = cv2.imread(str(FACE_FRAME))
+    with RosHarness() as ros:
+        node = ros.add(
+            FaceDetectorNode(
+                context=ros.context,
+                namespace="/cabin",
+                parameter_overrides=[
+                    Parameter("detector", value="faceapi_tiny"),
+                    Parameter("track_min_hits", value=2),
+                ],
+            )
+        )
+        activate(node)
+        faces = ros.collect(Faces, "/cabin/faces", RESULT_QOS)
+        pub = ros.probe.create_publisher(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        ros.wait_connected("/cabin/camera/image_raw", "/cabin/faces")
+        for k in (1, 2):
+            pub.publish(bgr_to_image_msg(image, header(k)))
+            assert ros.spin_until(lambda k=k: len(faces) >= k)
+        assert faces[0].faces == []  # seen once: not confirmed yet
+        assert len(faces[1].faces) == 1

@@ -41,6 +41,12 @@ PARAMS = (
     ParamSpec(
         "track_max_missed", 5, "Frames a face may be missed before its id ends", range=(0, 1000)
     ),
+    ParamSpec(
+        "track_min_hits",
+        1,
+        "Frames a new face must be seen before it is published (hides flickering false faces)",
+        range=(1, 100),
+    ),
 )
 
 
@@ -84,7 +90,11 @@ class FaceDetectorNode(LifecycleNode):
         except Exception as exc:  # missing weights, bad parameters: a clear failure
             self.get_logger().error(f"cannot create detector {p['detector']!r}: {exc}")
             return TransitionCallbackReturn.FAILURE
-        self.tracker = IouTracker(iou_threshold=p["track_iou"], max_missed=p["track_max_missed"])
+        self.tracker = IouTracker(
+            iou_threshold=p["track_iou"],
+            max_missed=p["track_max_missed"],
+            min_hits=p["track_min_hits"],
+        )
         self.faces_pub = self.create_lifecycle_publisher(Faces, "faces", RESULT_QOS)
         self.diagnostics.state = "inactive"
         return TransitionCallbackReturn.SUCCESS
@@ -134,11 +144,14 @@ class FaceDetectorNode(LifecycleNode):
             self.get_logger().error(f"detector failed: {exc}", throttle_duration_sec=5.0)
             return
         ids = self.tracker.update(det.boxes, det.scores)
+        keep = self.tracker.confirmed
         self.faces_pub.publish(
-            faces_message(msg.header, det.boxes, det.scores, ids, self.detector.name)
+            faces_message(
+                msg.header, det.boxes[keep], det.scores[keep], ids[keep], self.detector.name
+            )
         )
         self.stats.count("published")
-        self.stats.count("faces", len(det))
+        self.stats.count("faces", int(keep.sum()))
         self.stats.latency((time.perf_counter() - start) * 1e3)
 
     def close(self) -> None:
