@@ -80,7 +80,7 @@ def test_camera_missing_device_and_bad_params_are_clear_errors():
                 context=ros.context,
                 parameter_overrides=[
                     Parameter("source", value="demo"),
-                    Parameter("fps", value=0.0),
+                    Parameter("fps", value=-1.0),
                 ],
             )
 

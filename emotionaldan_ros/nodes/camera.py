@@ -17,6 +17,8 @@ from emotionaldan_ros.nodes.common import (
 from emotionaldan_ros.nodes.runtime import run_single
 from emotionaldan_ros.params import ParamSpec
 
+DEFAULT_FPS = 15.0  # for sources that do not know their rate
+
 PARAMS = (
     ParamSpec(
         "source",
@@ -25,7 +27,12 @@ PARAMS = (
         "path, a video file, an image folder or glob, or 'demo' (bundled footage)",
         read_only=True,
     ),
-    ParamSpec("fps", 15.0, "Publish rate in frames per second", range=(0.1, 120.0)),
+    ParamSpec(
+        "fps",
+        0.0,
+        "Publish rate in frames per second; 0 = the source's own rate (15 when it has none)",
+        range=(0.0, 120.0),
+    ),
     ParamSpec("loop", False, "Restart files / folders / demo at their end", read_only=True),
     ParamSpec("width", 0, "Resize frames to this width (0 = native)", range=(0, 7680)),
     ParamSpec("height", 0, "Resize frames to this height (0 = native)", range=(0, 4320)),
@@ -59,8 +66,9 @@ class CameraNode(Node):
         self.published = 0
         self.image_pub = self.create_publisher(Image, "camera/image_raw", FRAME_PUB_QOS)
         self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", FRAME_PUB_QOS)
-        self.timer = self.create_timer(1.0 / p["fps"], self.timer_callback)
-        self.get_logger().info(f"publishing {self.source.name} at {p['fps']:.1f} fps")
+        fps = p["fps"] or self.source.fps or DEFAULT_FPS
+        self.timer = self.create_timer(1.0 / fps, self.timer_callback)
+        self.get_logger().info(f"publishing {self.source.name} at {fps:.1f} fps")
 
     def timer_callback(self) -> None:
         """Publish the next frame, or stop cleanly at the end of the stream."""
