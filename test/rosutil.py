@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 # Domain ids 1..59 for these tests (other test files use 60-90); spread by pid so parallel
@@ -28,7 +28,7 @@ class RosHarness:
         self.context = Context()
         args = ["--ros-args", *params] if params else None
         rclpy.init(args=args, context=self.context, domain_id=next_domain_id())
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.probe = Node("probe", namespace="/cabin", context=self.context)
         self.executor.add_node(self.probe)
         self.nodes: list[Node] = [self.probe]
@@ -78,6 +78,7 @@ class RosHarness:
             close = getattr(node, "close", None)
             if close:
                 close()
+        self.executor.shutdown()  # before destroying nodes, so no callback runs on a dead one
+        for node in reversed(self.nodes):
             node.destroy_node()
-        self.executor.shutdown()
         rclpy.try_shutdown(context=self.context)
