@@ -219,16 +219,20 @@ class EmotionalDAN(nn.Module):
         n = self._resolve_stages(num_stages)
         mean = self.mean_shape
         delta, fc1 = self.stages[0].body(x)
-        shape = mean + delta
+        shape = mean + delta.float()
         landmarks = [shape]
         for stage in self.stages[1:n]:
-            T = similarity_params(shape, mean)
-            warped = warp_image(x, T, self.grid)
-            moved = transform_points(shape, T)
-            heat = landmark_heatmap(moved, self.size, self.size, self.grid)
-            feat = stage.feature_image(fc1)
+            # Landmark geometry stays in float32 under autocast: fp16 sums of squared
+            # coordinates overflow and its resolution at 112 px is only ~0.06 px.
+            with torch.autocast(x.device.type, enabled=False):
+                T = similarity_params(shape, mean)
+                warped = warp_image(x.float(), T, self.grid)
+                moved = transform_points(shape, T)
+                heat = landmark_heatmap(moved, self.size, self.size, self.grid)
+            feat = stage.feature_image(fc1).to(warped.dtype)
             delta, fc1 = stage.body(torch.cat([warped, heat, feat], dim=1))
-            shape = transform_points(moved + delta, invert_affine(T))
+            with torch.autocast(x.device.type, enabled=False):
+                shape = transform_points(moved + delta.float(), invert_affine(T))
             landmarks.append(shape)
         return DANFeatures(landmarks, fc1, n == self.num_stages)
 
