@@ -96,6 +96,9 @@ def _ort_session(
     if num_threads:
         opts.intra_op_num_threads = num_threads
         opts.inter_op_num_threads = 1
+    # No busy-waiting between ops: on a shared CPU (detector, ROS nodes) spinning worker threads
+    # steal the cores they wait for; measured faster with 2 threads on the 2-core dev machine.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(
             source, opts, providers=providers or ["CPUExecutionProvider"]
