@@ -226,3 +226,29 @@ def test_folded_batchnorm_matches_model(name):
     torch.testing.assert_close(b.logits, a.logits, rtol=0, atol=1e-4)
     for s, t in zip(a.landmarks, b.landmarks, strict=True):
         torch.testing.assert_close(t, s, rtol=0, atol=1e-3)
+
+
+def test_real_face_haar_box_crop_and_mean_shape_line_up():
+    """On a real annotated photo, S0 placed through a Haar box lands on the face."""
+    from pathlib import Path
+
+    import cv2
+
+    from emotionaldan_ros.core.mean_shape import read_pts
+    from emotionaldan_ros.core.model import nme
+
+    data = Path(__file__).parent / "data" / "model"
+    img = cv2.imread(str(data / "takeo.png"))
+    gt = read_pts(data / "takeo.pts")[None].astype(np.float32)
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    found = cascade.detectMultiScale(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 1.1, 5)
+    assert len(found) == 1
+    x, y, w, h = found[0]
+    box = np.array([[x, y, x + w, y + h]], np.float32)
+    s0 = alignment.to_image(load_default_mean_shape()[None], alignment.crop_transforms(box))
+    err = nme(torch.from_numpy(s0), torch.from_numpy(gt), "interocular").item()
+    assert err < 0.12, err
+    # The recogniser maps its (untrained, ≈S0) landmarks back onto the same place.
+    pred = DANRecognizer(_tiny()).predict(img, box)
+    err_pred = nme(torch.from_numpy(pred.landmarks), torch.from_numpy(gt), "interocular").item()
+    assert err_pred < 0.15, err_pred
