@@ -88,6 +88,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "val_every": 1,  # epochs
     "max_steps_per_epoch": 0,  # 0 = whole epoch (small values for smoke runs)
     "checkpoint_every": 1,  # epochs between last.pt writes
+    "stop_after_epochs": 0,  # end this invocation after N epochs (resume later); 0 = run all
 }
 
 
@@ -721,11 +722,14 @@ def _prepare_phase(
     if hasattr(base, "freeze_stages"):
         base.freeze_stages(int(phase["freeze"]))
     wrapped: nn.Module = base
+    n = num_model_stages(base)
+    partial = bool(n) and (phase["stages"] != n or phase["loss"] == "landmarks")
     if rt.distributed:
         wrapped = nn.parallel.DistributedDataParallel(
             base,
             device_ids=[rt.device.index] if rt.device.type == "cuda" else None,
-            find_unused_parameters=True,  # later stages / the head idle in earlier phases
+            # later stages and the emotion head sit idle in landmark-only / early phases
+            find_unused_parameters=partial,
         )
     optimizer = build_optimizer(cfg, base.parameters(), phase.get("lr"))
     scheduler = build_scheduler(cfg, optimizer, int(phase["epochs"]))
@@ -749,7 +753,12 @@ def train(
     if rt.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    # Rank 0 loads first: loaders may write (the synthetic set is generated on first use).
+    if rt.distributed and not rt.is_main:
+        dist.barrier()
     train_ds, val_ds, summaries = build_datasets(cfg)
+    if rt.distributed and rt.is_main:
+        dist.barrier()
     mean_shape = training_mean_shape(cfg, train_ds)
     model = build_model(cfg, mean_shape).to(rt.device)
     phases = check_phases(cfg, model)
@@ -776,10 +785,13 @@ def train(
     history_file = out_dir / "history.jsonl"
     last_metrics: dict[str, Any] = {}
     started = time.time()
-    while progress.phase < len(phases):
-        phase = phases[progress.phase]
+    epochs_run = 0
+    stop_after = int(cfg["stop_after_epochs"])
+    while progress.phase < len(phases) and not (stop_after and epochs_run >= stop_after):
+        phase_idx = progress.phase
+        phase = phases[phase_idx]
         wrapped, optimizer, scheduler = _prepare_phase(model, phase, cfg, rt)
-        if state is not None and state["progress"]["phase"] == progress.phase:
+        if state is not None and state.get("optimizer_phase") == phase_idx:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             if scaler is not None and state.get("scaler"):
@@ -840,15 +852,18 @@ def train(
                             "scheduler": scheduler.state_dict(),
                             "scaler": scaler.state_dict() if scaler is not None else {},
                             "progress": progress.as_dict(),
+                            "optimizer_phase": phase_idx,  # whose optimiser state this is
                         },
                     )
             elif last_epoch:
                 progress.phase += 1
                 progress.epoch_in_phase = 0
             _barrier(rt)
-            if last_epoch:
+            epochs_run += 1
+            if last_epoch or (stop_after and epochs_run >= stop_after):
                 break
-    if rt.is_main and val_loader is None:  # no validation: the last model is the best we know
+    finished = progress.phase >= len(phases)
+    if rt.is_main and finished and val_loader is None:  # no validation: the last model is best
         save_model(
             out_dir / "best.pt",
             model,
@@ -859,6 +874,7 @@ def train(
     summary = {
         "out_dir": str(out_dir),
         "epochs": progress.epoch,
+        "finished": finished,
         "seconds": round(time.time() - started, 1),
         "metrics": last_metrics,
         "world_size": rt.world_size,

@@ -1,0 +1,169 @@
+"""emotionaldan-train / emotionaldan-eval end to end on tiny synthetic data, config handling,
+resume and a 2-process DDP run (gloo on CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from emotionaldan_ros.cli import evaluate as eval_cli
+from emotionaldan_ros.cli import train as train_cli
+from emotionaldan_ros.core.checkpoint import load_checkpoint
+from emotionaldan_ros.core.mean_shape import load_default_mean_shape
+from emotionaldan_ros.core.train import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny_config(tmp_path: Path, **extra: object) -> Path:
+    """A config that trains a 1/8-width 2-stage EmotionalDAN for a few steps."""
+    cfg = {
+        "seed": 5,
+        "out_dir": str(tmp_path / "run"),
+        "device": "cpu",
+        "progress": False,
+        "model": {"name": "emotionaldan_lite", "num_stages": 2, "width": 0.125, "dropout": 0.1},
+        "data": {
+            "train": [
+                {"name": "synthetic", "root": str(tmp_path / "syn_train"), "n_per_class": 2}
+            ],
+            "val": [
+                {
+                    "name": "synthetic",
+                    "root": str(tmp_path / "syn_val"),
+                    "n_per_class": 1,
+                    "seed": 9,
+                }
+            ],
+            "batch_size": 4,
+            "num_workers": 0,
+            "detector": None,
+        },
+        "optim": {"lr": 1e-3, "schedule": "cosine"},
+        "phases": [
+            {"stages": 1, "loss": "landmarks", "epochs": 1},
+            {"stages": 2, "freeze": 1, "loss": "joint", "epochs": 1},
+        ],
+        "max_steps_per_epoch": 2,
+        **extra,
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_config_precedence_and_errors(tmp_path: Path, capsys) -> None:
+    path = _tiny_config(tmp_path)
+    cfg = load_config(path, ["optim.lr=0.5", "phases.1.epochs=3", "model.width=0.25"])
+    assert cfg["optim"]["lr"] == 0.5 and cfg["phases"][1]["epochs"] == 3
+    assert cfg["model"]["width"] == 0.25 and cfg["loss"] == {"alpha": 0.4, "beta": 0.6}
+    with pytest.raises(ValueError, match=r"unknown option 'optim\.lrr'"):
+        load_config(path, ["optim.lrr=1"])
+    with pytest.raises(ValueError, match=r"phases\[0\]\.loss"):
+        load_config(path, ["phases.0.loss=pixels"])
+    with pytest.raises(ValueError, match="key=value"):
+        load_config(path, ["optim.lr"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optimiser: {lr: 1}\n")
+    with pytest.raises(ValueError, match="unknown config option 'optimiser'"):
+        load_config(bad)
+    assert train_cli.main(["--config", str(bad)]) == 2
+    assert "unknown config option" in capsys.readouterr().err
+    assert train_cli.main(["--config", str(path), "--batch-size", "3", "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["data"]["batch_size"] == 3
+
+
+def test_train_checkpoint_eval_end_to_end(tmp_path: Path, capsys) -> None:
+    path = _tiny_config(tmp_path)
+    assert train_cli.main(["--config", str(path)]) == 0
+    run = tmp_path / "run"
+    summary = json.loads("{" + capsys.readouterr().out.split("\n{", 1)[1])
+    assert summary["finished"] and summary["epochs"] == 2
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert [h["loss_kind"] for h in history] == ["landmarks", "joint"]
+    assert "accuracy" in history[1]["val"] and "nme" in history[0]["val"]
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model"]["width"] == 0.125 and saved["loss"]["alpha"] == 0.4
+    model, header = load_checkpoint(run / "best.pt")
+    assert header["classes"][0] == "neutral" and len(header["classes"]) == 7
+    assert header["meta"]["label_map"]["6"] == "anger"
+    assert "surprise→positive" in header["meta"]["valence_mapping"]
+    assert header["meta"]["metrics"]["val"]["accuracy"] is not None
+    assert header["config"]["phases"][1]["freeze"] == 1
+    # the mean shape was recomputed from the training landmarks, not the shipped default
+    s0 = model.mean_shape.numpy()
+    assert s0.shape == (68, 2) and not np.allclose(s0, load_default_mean_shape(), atol=0.05)
+    # evaluate it through the CLI on the held-out synthetic set
+    out = tmp_path / "report"
+    spec = f"synthetic:{tmp_path / 'syn_val'}?n_per_class=1&seed=9"
+    code = eval_cli.main(
+        ["--checkpoint", str(run / "best.pt"), "--dataset", spec, "--out", str(out),
+         "--detector", "none", "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    (res,) = report["results"]
+    assert res["n"] == 7 and res["box_sources"] == {"dataset": 7}
+    assert 0.0 <= res["accuracy"] <= 1.0 and res["n_landmarks"] == 7
+    assert res["nme_interocular"] > 0
+    md = (out / "report.md").read_text()
+    assert "| run/best |" in md and "3 classes (paper Table 2 layout)" in md
+    assert (out / res["confusion_png"]).read_bytes()[:4] == b"\x89PNG"
+    assert eval_cli.main(["--checkpoint", str(tmp_path / "nope.pt"), "--dataset", spec,
+                          "--out", str(out)]) == 1  # fmt: skip
+
+
+def test_resume_continues_exactly(tmp_path: Path) -> None:
+    path = _tiny_config(tmp_path)
+    straight, parts = tmp_path / "straight", tmp_path / "parts"
+    assert train_cli.main(["--config", str(path), "--out-dir", str(straight)]) == 0
+    assert (
+        train_cli.main(
+            ["--config", str(path), "--out-dir", str(parts), "--set", "stop_after_epochs=1"]
+        )
+        == 0
+    )
+    state = torch.load(parts / "last_state.pt", weights_only=True)
+    assert state["progress"]["epoch"] == 1 and state["progress"]["phase"] == 1
+    assert not (parts / "best.pt").exists()  # stopped inside the run
+    assert train_cli.main(["--config", str(path), "--out-dir", str(parts), "--resume"]) == 0
+    a, _ = load_checkpoint(straight / "last.pt")
+    b, _ = load_checkpoint(parts / "last.pt")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+    lines = (parts / "history.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+    assert train_cli.main(["--config", str(path), "--resume", str(tmp_path / "none")]) == 1
+
+
+def test_ddp_two_processes_gloo(tmp_path: Path) -> None:
+    path = _tiny_config(tmp_path, stop_after_epochs=0)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--standalone", "-m", "emotionaldan_ros.cli.train", "--config", str(path),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '"world_size": 2' in proc.stdout
+    run = tmp_path / "run"
+    history = (run / "history.jsonl").read_text().splitlines()
+    assert len(history) == 2  # written by rank 0 only
+    _, header = load_checkpoint(run / "best.pt")
+    assert header["meta"]["progress"]["epoch"] == 2
