@@ -167,3 +167,12 @@ def test_ddp_two_processes_gloo(tmp_path: Path) -> None:
     assert len(history) == 2  # written by rank 0 only
     _, header = load_checkpoint(run / "best.pt")
     assert header["meta"]["progress"]["epoch"] == 2
+
+
+def test_shipped_configs_validate() -> None:
+    paper = load_config(REPO / "config" / "train_emotionaldan.yaml")
+    assert paper["loss"] == {"alpha": 0.4, "beta": 0.6} and paper["optim"]["name"] == "adam"
+    assert [p["loss"] for p in paper["phases"]] == ["landmarks", "joint"]
+    assert paper["data"]["train"][0]["name"] == "affectnet"
+    smoke = load_config(REPO / "config" / "train_smoke.yaml")
+    assert all(d["name"] == "synthetic" for d in smoke["data"]["train"])
