@@ -7,7 +7,9 @@ of the photos with no face), at IoU >= 0.5. Speed is the median wall time of `de
 640x480 frames of the bundled demo footage, cycling through frames with and without faces, with
 `torch.set_num_threads(n)` and `cv2.setNumThreads(n)` for each n in --threads, and the
 detectors taking turns (see `time_interleaved`). `--repeat 0` skips the speed part. Prints a
-Markdown table, with the machine description and the command.
+Markdown table, with the machine description and the command, then a second table: where each
+detector's boxes sit relative to Haar's, and the crop margin / shift (`core.alignment`) that
+would give its boxes the crop that the recogniser is tuned for.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 
+from emotionaldan_ros.core.alignment import DEFAULT_MARGIN, DEFAULT_SHIFT
 from emotionaldan_ros.core.detection import create_detector
 from emotionaldan_ros.core.detection.evaluate import detection_metrics, load_boxes
 from emotionaldan_ros.core.sources import open_source
@@ -96,6 +99,55 @@ def time_interleaved(
     ]
 
 
+def box_geometry(configs: list[Config], found: list[dict], reports: list) -> str:
+    """How each detector's boxes sit relative to Haar's, on the faces both found.
+
+    The recogniser's crop (`core.alignment`: margin, shift) is tuned for Haar boxes. The margin
+    and shift printed here give another detector's boxes the same crop as Haar's defaults:
+    side · (1 + 2·margin) = haar side · (1 + 2·DEFAULT_MARGIN), and the crop centre lands
+    DEFAULT_SHIFT haar sides below the Haar box centre. Medians over the faces.
+    """
+    lines = [
+        "\nbox geometry relative to `haar` (defaults) on the faces both found; margin / shift "
+        f"that reproduce the Haar crop (DEFAULT_MARGIN {DEFAULT_MARGIN}, DEFAULT_SHIFT "
+        f"{DEFAULT_SHIFT}):\n",
+        "| detector, parameters | faces | side / haar side | dx / haar side | dy / haar side "
+        "| box h / w | margin | shift |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def geometry(box: np.ndarray) -> tuple[float, float, float, float]:
+        w, h = box[2] - box[0], box[3] - box[1]
+        return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(w, h), h / w
+
+    def matched(i: int) -> dict[tuple[str, int], np.ndarray]:
+        out = {}
+        for name, match in reports[i].matches.items():
+            for p, g in match.pairs:
+                out[name, int(g)] = found[i][name].boxes[p].astype(np.float64)
+        return out
+
+    ref = matched(0)
+    for i, config in enumerate(configs[1:], start=1):
+        other = matched(i)
+        keys = sorted(set(ref) & set(other))
+        if not keys:
+            continue
+        rows = []
+        for key in keys:
+            rx, ry, rs, _ = geometry(ref[key])
+            ox, oy, os_, aspect = geometry(other[key])
+            rows.append((os_ / rs, (ox - rx) / rs, (oy - ry) / rs, aspect))
+        ratio, dx, dy, aspect = np.median(np.array(rows), axis=0)
+        margin = ((1 + 2 * DEFAULT_MARGIN) / ratio - 1) / 2
+        shift = (DEFAULT_SHIFT - dy) / ratio
+        lines.append(
+            f"| {config.label} | {len(keys)} | {ratio:.3f} | {dx:+.3f} | {dy:+.3f} | "
+            f"{aspect:.2f} | {margin:.3f} | {shift:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=15, help="passes over the speed frames")
@@ -112,9 +164,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    reports = [
-        detection_metrics({n: d.detect(im) for n, im in images.items()}, truth) for d in detectors
-    ]
+    found = [{n: d.detect(im) for n, im in images.items()} for d in detectors]
+    reports = [detection_metrics(f, truth) for f in found]
     speeds = {}
     for threads in args.threads if args.repeat > 0 else []:
         torch.set_num_threads(threads)
@@ -143,6 +194,8 @@ def main() -> None:
             f"| {config.label} | {t.recall:.3f} | {t.precision:.3f} | {t.f1:.3f} | "
             f"{t.mean_iou:.3f} | {t.true_positives} / {t.false_positives} / {t.misses} |{cells}"
         )
+    if configs[0] == Config("haar"):
+        print(box_geometry(configs, found, reports))
     if args.misses:
         print()
         for config, report in zip(configs, reports, strict=True):
