@@ -12,22 +12,18 @@ import time
 import numpy as np
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
-from std_msgs.msg import Header
 
 from emotionaldan_msgs.msg import (
-    Emotion,
     EmotionArray,
     Faces,
     Landmarks,
     LandmarksArray,
-    Point2D,
 )
 from emotionaldan_ros.core.backends import DEFAULT_BACKEND, create_recognizer
 from emotionaldan_ros.core.image_codec import ImageDecodeError
 from emotionaldan_ros.core.labels import VALENCES
 from emotionaldan_ros.core.overlay import draw_faces
 from emotionaldan_ros.core.pairing import StampPairer
-from emotionaldan_ros.core.recognizer import Prediction
 from emotionaldan_ros.nodes.common import (
     FRAME_PUB_QOS,
     FRAME_SUB_QOS,
@@ -41,6 +37,7 @@ from emotionaldan_ros.nodes.common import (
     image_msg_to_bgr,
     stamp_ns,
 )
+from emotionaldan_ros.nodes.messages import emotion_array, rois_to_boxes, select_faces
 from emotionaldan_ros.nodes.runtime import run_lifecycle
 from emotionaldan_ros.params import ParamSpec
 
@@ -65,43 +62,6 @@ PARAMS = (
     ParamSpec("publish_landmarks", True, "Publish landmarks (LandmarksArray)"),
     ParamSpec("publish_debug_image", False, "Publish an annotated debug image"),
 )
-
-
-def _rois_to_boxes(faces: Faces, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes x1y1x2y2 clipped to the image, and a mask of usable (non-empty) ones."""
-    rois = np.array(
-        [[f.roi.x_offset, f.roi.y_offset, f.roi.width, f.roi.height] for f in faces.faces],
-        dtype=np.float32,
-    ).reshape(-1, 4)
-    boxes = np.concatenate([rois[:, :2], rois[:, :2] + rois[:, 2:]], axis=1)
-    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
-    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
-    usable = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
-    return boxes, usable
-
-
-def emotion_array(header: Header, faces: list, pred: Prediction, model: str) -> EmotionArray:
-    """Pack a Prediction for `faces` (Face messages, same order) into an EmotionArray."""
-    out = EmotionArray(header=header, model=model)
-    for i, face in enumerate(faces):
-        probs = pred.probs[i]
-        label = int(np.argmax(probs))
-        valence = int(np.argmax(pred.valence[i]))
-        msg = Emotion(
-            face_id=face.id,
-            roi=face.roi,
-            detection_score=face.score,
-            label=label,
-            label_name=pred.classes[label],
-            probabilities=probs.astype(np.float32).tolist(),
-            confidence=float(probs[label]),
-            valence=valence,
-            valence_name=VALENCES[valence],
-            valence_probabilities=pred.valence[i].astype(np.float32).tolist(),
-        )
-        msg.landmarks = [Point2D(x=float(x), y=float(y)) for x, y in pred.landmarks[i]]
-        out.emotions.append(msg)
-    return out
 
 
 class EmotionalDanNode(LifecycleNode):
@@ -188,7 +148,7 @@ class EmotionalDanNode(LifecycleNode):
             self.stats.count("dropped_bad_image")
             self.get_logger().warning(f"dropped image: {exc}", throttle_duration_sec=5.0)
             return
-        boxes, usable = _rois_to_boxes(faces_msg, image.shape[1], image.shape[0])
+        boxes, usable = rois_to_boxes(faces_msg, image.shape[1], image.shape[0])
         if not usable.all():
             self.stats.count("dropped_bad_roi", int((~usable).sum()))
             self.get_logger().warning(
@@ -205,7 +165,7 @@ class EmotionalDanNode(LifecycleNode):
         if not finite.all():
             self.stats.count("dropped_nan", int((~finite).sum()))
             self.get_logger().warning("dropped faces with NaN outputs", throttle_duration_sec=5.0)
-            pred = _select(pred, finite)
+            pred = select_faces(pred, finite)
             faces = [f for f, ok in zip(faces, finite, strict=True) if ok]
         header = image_msg.header
         out = emotion_array(header, faces, pred, self.recognizer.name)
@@ -238,12 +198,6 @@ class EmotionalDanNode(LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
-
-
-def _select(pred: Prediction, keep: np.ndarray) -> Prediction:
-    return Prediction(
-        pred.boxes[keep], pred.landmarks[keep], pred.probs[keep], pred.valence[keep], pred.classes
-    )
 
 
 def main(args: list[str] | None = None) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import Image, RegionOfInterest
-from std_msgs.msg import Header
+from sensor_msgs.msg import Image
 
-from emotionaldan_msgs.msg import Face, Faces
+from emotionaldan_msgs.msg import Faces
 from emotionaldan_ros.core.detection import create_detector, list_detectors
 from emotionaldan_ros.core.detection.tracker import IouTracker
 from emotionaldan_ros.core.image_codec import ImageDecodeError
@@ -23,6 +21,7 @@ from emotionaldan_ros.nodes.common import (
     declare_params,
     image_msg_to_bgr,
 )
+from emotionaldan_ros.nodes.messages import faces_message
 from emotionaldan_ros.nodes.runtime import run_lifecycle
 from emotionaldan_ros.params import ParamSpec
 
@@ -48,20 +47,6 @@ PARAMS = (
         range=(1, 100),
     ),
 )
-
-
-def faces_message(
-    header: Header, boxes: np.ndarray, scores: np.ndarray, ids: np.ndarray, name: str
-) -> Faces:
-    """Build a Faces message (boxes x1y1x2y2 → RegionOfInterest in whole pixels)."""
-    msg = Faces(header=header, detector=name)
-    xyxy = np.rint(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)).astype(np.int64)
-    for (x1, y1, x2, y2), score, face_id in zip(xyxy.tolist(), scores, ids, strict=True):
-        roi = RegionOfInterest(
-            x_offset=max(0, x1), y_offset=max(0, y1), width=max(0, x2 - x1), height=max(0, y2 - y1)
-        )
-        msg.faces.append(Face(id=int(face_id), roi=roi, score=float(score)))
-    return msg
 
 
 class FaceDetectorNode(LifecycleNode):

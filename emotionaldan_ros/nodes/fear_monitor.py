@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 from rclpy.node import Node
-from std_msgs.msg import Header
 
 from emotionaldan_msgs.msg import EmotionArray, PassengerAlert
-from emotionaldan_ros.core.fear import FearMonitor, FearParams, PassengerState
+from emotionaldan_ros.core.fear import FearMonitor, FearParams
 from emotionaldan_ros.core.labels import FEAR
 from emotionaldan_ros.nodes.common import ALERT_QOS, RESULT_QOS, Diagnostics, Stats, declare_params
+from emotionaldan_ros.nodes.messages import alert_message
 from emotionaldan_ros.nodes.runtime import run_single
 from emotionaldan_ros.params import ParamSpec
 
@@ -51,19 +51,6 @@ PARAMS = (
         range=(0.01, 600.0),
     ),
 )
-
-
-def alert_message(header: Header, state: PassengerState) -> PassengerAlert:
-    """PassengerAlert for one passenger state."""
-    return PassengerAlert(
-        header=header,
-        face_id=state.face_id,
-        present=state.present,
-        fear_level=float(state.fear_level),
-        fear=state.fear,
-        speed_factor=float(state.speed_factor),
-        reason=state.reason,
-    )
 
 
 class FearMonitorNode(Node):

@@ -25,6 +25,7 @@ from emotionaldan_ros.nodes.common import (
     image_msg_to_bgr,
     stamp_ns,
 )
+from emotionaldan_ros.nodes.messages import roi_boxes
 
 
 class CabinMonitor(Node):
@@ -110,18 +111,7 @@ class CabinMonitor(Node):
         except ImageDecodeError:
             return
         if emo.emotions:
-            boxes = np.array(
-                [
-                    [
-                        e.roi.x_offset,
-                        e.roi.y_offset,
-                        e.roi.x_offset + e.roi.width,
-                        e.roi.y_offset + e.roi.height,
-                    ]
-                    for e in emo.emotions
-                ],
-                dtype=np.float32,
-            )
+            boxes = roi_boxes([e.roi for e in emo.emotions])
             probs = np.array([e.probabilities for e in emo.emotions], dtype=np.float32)
             marks = np.array(
                 [[(p.x, p.y) for p in e.landmarks] for e in emo.emotions], dtype=np.float32
