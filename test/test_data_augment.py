@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -182,3 +183,19 @@ def test_photometric_jitter_range_and_seed() -> None:
     assert a.min() >= 0 and a.max() <= 255
     with pytest.raises(ValueError, match="unknown augmentation"):
         AugmentConfig.from_dict({"rotation": 3})
+
+
+def test_detector_boxes_for_real_photos_and_full_image_fallback() -> None:
+    photos = Path(__file__).parent / "data" / "detection"
+    samples = [FaceSample(photos / "astronaut.jpg", None, None, 1),
+               FaceSample(photos / "coffee.jpg", None, None, 0)]  # fmt: skip
+    ds = FaceDataset(samples, detector="haar")
+    box, src = ds.face_box(0)
+    truth = np.array(json.loads((photos / "boxes.json").read_text())["images"]["astronaut.jpg"][0])
+    inter = np.prod(
+        np.clip(np.minimum(box[2:], truth[2:]) - np.maximum(box[:2], truth[:2]), 0, None)
+    )
+    union = np.prod(box[2:] - box[:2]) + np.prod(truth[2:] - truth[:2]) - inter
+    assert src == "detector" and inter / union > 0.4
+    assert ds.face_box(1)[1] == "full"  # no face in the coffee photo: whole image
+    assert ds[0]["image"].shape == (1, 112, 112)
