@@ -143,3 +143,15 @@ def test_eval_cli_python_backend_and_errors(tmp_path: Path) -> None:
 
 def make_perfect(device: str = "cpu") -> ScriptedRecognizer:
     return ScriptedRecognizer(L.EMOTIONS_7, {})
+
+
+def test_faceapi_backend_on_a_real_photo(tmp_path: Path) -> None:
+    """The shipped face-api recogniser through the evaluation path, box from the Haar detector."""
+    photo = Path(__file__).parent / "data" / "detection" / "astronaut.jpg"
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "happy" / "astronaut.jpg").write_bytes(photo.read_bytes())
+    report = run_evaluation(["faceapi"], [f"folder:{tmp_path}"], detector="haar")
+    (res,) = report["results"]
+    assert res["n"] == 1 and res["box_sources"] == {"detector": 1}
+    assert res["model"] == "faceapi" and res["failures"] == 0
+    assert sum(sum(row) for row in res["confusion"]) == 1
