@@ -156,3 +156,45 @@ def test_shipped_configs_validate() -> None:
     assert paper["data"]["train"][0]["name"] == "affectnet"
     smoke = load_config(REPO / "config" / "train_smoke.yaml")
     assert all(d["name"] == "synthetic" for d in smoke["data"]["train"])
+
+
+def test_balanced_sampler_equalises_classes_per_rank_and_epoch() -> None:
+    from emotionaldan_ros.core.train import BalancedSampler
+
+    labels = np.array([1] * 90 + [2] * 9 + [6] * 1 + [-1] * 10)
+    s = BalancedSampler(labels, seed=3)
+    draws = []
+    for epoch in range(20):
+        s.set_epoch(epoch)
+        draws.append(labels[list(s)])
+    draws = np.concatenate(draws)
+    freq = {c: np.mean(draws == c) for c in (1, 2, 6, -1)}
+    assert all(0.2 < f < 0.3 for f in freq.values()), freq  # 4 groups: ≈ 0.25 each
+    assert list(s) == list(s) and len(s) == len(labels)
+    s.set_epoch(1)
+    first = list(s)
+    s.set_epoch(0)
+    assert first != list(s)
+    r0, r1 = BalancedSampler(labels, 3, 0, 2), BalancedSampler(labels, 3, 1, 2)
+    assert len(r0) == 55 and list(r0) != list(r1)
+
+
+def test_init_from_copies_matching_weights(tmp_path: Path) -> None:
+    from emotionaldan_ros.core.checkpoint import save_checkpoint
+    from emotionaldan_ros.core.model import create_model
+    from emotionaldan_ros.core.train import init_weights
+
+    torch.manual_seed(0)
+    dan = create_model("dan", width=0.125)
+    save_checkpoint(tmp_path / "dan.pt", dan, {}, {"classes": []})
+    torch.manual_seed(1)
+    model = create_model("emotionaldan_lite", width=0.125)
+    head = model.head.weight.detach().clone()
+    n = init_weights(model, tmp_path / "dan.pt")
+    assert n == len(dan.state_dict()) - 1  # everything but the mean shape
+    for k, v in dan.state_dict().items():
+        if k != "mean_shape":
+            assert torch.equal(model.state_dict()[k], v), k
+    assert torch.equal(model.head.weight, head)
+    with pytest.raises(ValueError, match="no tensor matches"):
+        init_weights(create_model("cnn2"), tmp_path / "dan.pt")

@@ -67,6 +67,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "batch_size": 64,
         "num_workers": 4,
         "mean_shape": "recompute",  # recompute (from training landmarks) | default
+        "class_balanced": False,  # sample classes equally often (AffectNet is ~50% happy)
     },
     "augment": {},  # AugmentConfig fields; {} = defaults, null = off
     "loss": {"alpha": 0.4, "beta": 0.6},  # paper; the public code uses 0.5 / 0.5
@@ -89,6 +90,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "max_steps_per_epoch": 0,  # 0 = whole epoch (small values for smoke runs)
     "checkpoint_every": 1,  # epochs between last.pt writes
     "stop_after_epochs": 0,  # end this invocation after N epochs (resume later); 0 = run all
+    "init_from": None,  # checkpoint whose matching weights initialise the model (e.g. a DAN)
 }
 
 
@@ -326,12 +328,50 @@ def training_mean_shape(cfg: Mapping[str, Any], dataset: FaceDataset) -> np.ndar
     return compute_mean_shape(crops)
 
 
+class BalancedSampler(torch.utils.data.Sampler[int]):
+    """Draws samples with replacement so that every class is seen equally often.
+
+    Weights are 1 / class frequency; unlabelled samples (landmark-only data) form one more group
+    of their own, drawn as often as one class. Under DDP
+    each rank draws its own `len(dataset) // world_size` indices from a (seed, epoch, rank)
+    generator, so ranks see different samples and every epoch is reproducible.
+    """
+
+    def __init__(self, labels: np.ndarray, seed: int, rank: int = 0, world_size: int = 1):
+        labels = np.asarray(labels)
+        if not (labels >= 0).any():
+            raise ValueError("data.class_balanced needs labelled training samples")
+        _, inverse, counts = np.unique(
+            np.maximum(labels, -1), return_inverse=True, return_counts=True
+        )
+        self.weights = torch.tensor(1.0 / counts[inverse], dtype=torch.float64)
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.num_samples = max(1, len(labels) // world_size)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw a new, reproducible sample for `epoch`."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(
+            (self.seed * 1000 + self.epoch) * self.world_size + self.rank
+        )
+        idx = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=g)
+        return iter(idx.tolist())
+
+
 def make_loader(
     dataset: FaceDataset, cfg: Mapping[str, Any], rt: Runtime, train: bool
 ) -> DataLoader:
     """DataLoader with a DistributedSampler under DDP (each rank sees 1/world of the data)."""
     data = cfg["data"]
-    if train and rt.distributed:
+    if train and data["class_balanced"]:
+        sampler = BalancedSampler(dataset.labels, cfg["seed"], rt.rank, rt.world_size)
+    elif train and rt.distributed:
         sampler = DistributedSampler(
             dataset, rt.world_size, rt.rank, shuffle=True, seed=cfg["seed"], drop_last=True
         )
@@ -355,7 +395,7 @@ def make_loader(
 def set_loader_epoch(loader: DataLoader, epoch: int, seed: int) -> None:
     """Make the shuffle order and the augmentation of `epoch` reproducible."""
     sampler = loader.sampler
-    if isinstance(sampler, DistributedSampler):
+    if isinstance(sampler, DistributedSampler | BalancedSampler):
         sampler.set_epoch(epoch)
     elif isinstance(sampler, RandomSampler) and sampler.generator is not None:
         sampler.generator.manual_seed(seed * 1000 + epoch)
@@ -381,6 +421,33 @@ def build_model(cfg: Mapping[str, Any], mean_shape: np.ndarray | None) -> nn.Mod
     elif mean_shape is not None:
         kwargs["mean_shape"] = mean_shape
     return create_model(name, **kwargs)
+
+
+def init_weights(model: nn.Module, path: Path) -> int:
+    """Copy every tensor of a checkpoint whose name and shape match into `model`.
+
+    Typical uses: start EmotionalDAN from a DAN trained on 300-W landmarks, or fine-tune a
+    trained model on new data. The mean shape buffer is kept from the current run.
+
+    Returns:
+        The number of tensors copied.
+
+    Raises:
+        ValueError: no tensor matches (wrong file for this model).
+    """
+    from emotionaldan_ros.core.checkpoint import load_checkpoint
+
+    source, _ = load_checkpoint(path)
+    own = model.state_dict()
+    matched = {
+        k: v
+        for k, v in source.state_dict().items()
+        if k in own and own[k].shape == v.shape and k != "mean_shape"
+    }
+    if not matched:
+        raise ValueError(f"init_from {path}: no tensor matches the model's names and shapes")
+    model.load_state_dict(matched, strict=False)
+    return len(matched)
 
 
 def num_model_stages(model: nn.Module) -> int:
@@ -760,7 +827,11 @@ def train(
     if rt.distributed and rt.is_main:
         dist.barrier()
     mean_shape = training_mean_shape(cfg, train_ds)
-    model = build_model(cfg, mean_shape).to(rt.device)
+    model = build_model(cfg, mean_shape)
+    if cfg["init_from"]:
+        loaded = init_weights(model, Path(cfg["init_from"]))
+        summaries.append(f"initialised {loaded} tensors from {cfg['init_from']}")
+    model = model.to(rt.device)
     phases = check_phases(cfg, model)
     if rt.is_main:
         for line in summaries:
