@@ -600,8 +600,6 @@ def train_one_epoch(
     clip = float(cfg["optim"]["grad_clip"])
     bar = _progress(loader, min(max_steps, len(loader)), desc, rt, cfg)
     for step, batch in enumerate(bar):
-        if step >= max_steps:
-            break
         batch = _to_device(batch, rt.device)
         with torch.autocast(
             rt.device.type, rt.amp_dtype or torch.float32, rt.amp_dtype is not None
@@ -628,6 +626,8 @@ def train_one_epoch(
         stats.update(parts, out.logits if phase["loss"] != "landmarks" else None, batch["label"])
         if hasattr(bar, "set_postfix"):
             bar.set_postfix({k: f"{v:.4f}" for k, v in stats.means().items() if v == v})
+        if step + 1 >= max_steps:  # stop before the loader reads a batch that would be unused
+            break
     return stats.means()
 
 
