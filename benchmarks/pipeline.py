@@ -19,6 +19,7 @@ import time
 import cv2
 import numpy as np
 
+from emotionaldan_ros.core.detection import DEFAULT_DETECTOR
 from emotionaldan_ros.core.sources import demo_dir
 from emotionaldan_ros.machine import header as machine_header
 from emotionaldan_ros.rosenv import apply_ros_defaults
@@ -147,7 +148,7 @@ def run_graph(image: np.ndarray, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--detector", default="haar")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR)
     ap.add_argument("--backend", default="faceapi")
     ap.add_argument("--rate", type=float, default=15.0, help="published frames per second")
     ap.add_argument("--seconds", type=float, default=15.0)

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 
 from emotionaldan_ros.core.backends import DEFAULT_BACKEND
-from emotionaldan_ros.core.detection import list_detectors
+from emotionaldan_ros.core.detection import DEFAULT_DETECTOR, list_detectors
 from emotionaldan_ros.core.overlay import draw_faces
 from emotionaldan_ros.core.pipeline import FacePipeline
 
@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line."""
     ap = argparse.ArgumentParser(prog="emotionaldan-analyze", description=__doc__.split("\n")[0])
     ap.add_argument("images", nargs="+", type=Path, help="image files")
-    ap.add_argument("--detector", default="haar", choices=list_detectors())
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list_detectors())
     model = ap.add_mutually_exclusive_group()
     model.add_argument("--backend", default=DEFAULT_BACKEND, help="recogniser backend spec")
     model.add_argument("--checkpoint", type=Path, help="EmotionalDAN checkpoint (.pt)")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emotionaldan_ros.core.backends import DEFAULT_BACKEND, create_recognizer
-from emotionaldan_ros.core.detection import Detections, create_detector
+from emotionaldan_ros.core.detection import DEFAULT_DETECTOR, Detections, create_detector
 from emotionaldan_ros.core.labels import VALENCES
 from emotionaldan_ros.core.recognizer import Prediction, Recognizer
 
@@ -56,7 +56,7 @@ class FacePipeline:
 
     def __init__(
         self,
-        detector: str = "haar",
+        detector: str = DEFAULT_DETECTOR,
         backend: str = DEFAULT_BACKEND,
         device: str = "cpu",
         recognizer: Recognizer | None = None,

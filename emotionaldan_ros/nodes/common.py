@@ -115,6 +115,14 @@ def declare_params(
     return values
 
 
+def set_torch_threads(n: int) -> None:
+    """Limit torch's intra-op threads (process-wide); 0 leaves torch's default."""
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
+
+
 # ------------------------------------------------------------------------------------ mailbox
 class LatestSlot(Generic[T]):
     """Single-item, thread-safe mailbox: the newest item wins, overwritten ones are counted.

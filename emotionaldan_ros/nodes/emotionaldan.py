@@ -35,6 +35,7 @@ from emotionaldan_ros.nodes.common import (
     bgr_to_image_msg,
     declare_params,
     image_msg_to_bgr,
+    set_torch_threads,
     stamp_ns,
 )
 from emotionaldan_ros.nodes.messages import emotion_array, rois_to_boxes, select_faces
@@ -48,6 +49,14 @@ PARAMS = (
         "Recogniser: 'faceapi', 'checkpoint:PATH' (EmotionalDAN checkpoint) or "
         "'python:MODULE:FACTORY'",
         check=lambda v: None if str(v).strip() else "backend must not be empty",
+        read_only=True,
+    ),
+    ParamSpec(
+        "torch_threads",
+        1,
+        "CPU threads torch may use in this process (0 = torch's default); the detector and the "
+        "recogniser each run in their own worker thread",
+        range=(0, 256),
         read_only=True,
     ),
     ParamSpec("device", "cpu", "Torch device for the model ('cpu', 'cuda', 'cuda:1')"),
@@ -80,6 +89,7 @@ class EmotionalDanNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model (a missing / corrupt checkpoint fails here, naming the file)."""
         p = self.params
+        set_torch_threads(p["torch_threads"])
         try:
             self.recognizer = create_recognizer(
                 p["backend"], device=p["device"], surprise_valence=p["surprise_valence"]

@@ -8,7 +8,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import Image
 
 from emotionaldan_msgs.msg import Faces
-from emotionaldan_ros.core.detection import create_detector, list_detectors
+from emotionaldan_ros.core.detection import DEFAULT_DETECTOR, create_detector, list_detectors
 from emotionaldan_ros.core.detection.tracker import IouTracker
 from emotionaldan_ros.core.image_codec import ImageDecodeError
 from emotionaldan_ros.nodes.common import (
@@ -20,6 +20,7 @@ from emotionaldan_ros.nodes.common import (
     Worker,
     declare_params,
     image_msg_to_bgr,
+    set_torch_threads,
 )
 from emotionaldan_ros.nodes.messages import faces_message
 from emotionaldan_ros.nodes.runtime import run_lifecycle
@@ -28,9 +29,17 @@ from emotionaldan_ros.params import ParamSpec
 PARAMS = (
     ParamSpec(
         "detector",
-        "haar",
+        DEFAULT_DETECTOR,
         "Face detector backend (see emotionaldan_ros.core.detection.list_detectors())",
         check=lambda v: None if v in list_detectors() else f"unknown detector {v!r}",
+        read_only=True,
+    ),
+    ParamSpec(
+        "torch_threads",
+        1,
+        "CPU threads torch may use in this process (0 = torch's default); the detector and the "
+        "recogniser each run in their own worker thread",
+        range=(0, 256),
         read_only=True,
     ),
     ParamSpec("min_face_size", 40, "Smallest face side in pixels", range=(8, 4096)),
@@ -65,6 +74,7 @@ class FaceDetectorNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Build the detector (loads its weights) and the publisher."""
         p = self.params
+        set_torch_threads(p["torch_threads"])
         try:
             self.detector = create_detector(
                 p["detector"],

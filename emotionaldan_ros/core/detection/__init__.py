@@ -1,6 +1,7 @@
 """Face detectors behind one interface, plus IoU tracking for stable face ids."""
 
 from emotionaldan_ros.core.detection.base import (
+    DEFAULT_DETECTOR,
     Detections,
     Detector,
     create_detector,
@@ -8,4 +9,11 @@ from emotionaldan_ros.core.detection.base import (
     register_detector,
 )
 
-__all__ = ["Detections", "Detector", "create_detector", "list_detectors", "register_detector"]
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "Detections",
+    "Detector",
+    "create_detector",
+    "list_detectors",
+    "register_detector",
+]

@@ -45,6 +45,9 @@ class Detector(Protocol):
         ...
 
 
+# Best quality/speed trade-off measured by benchmarks/detectors.py (see docs/detectors.md).
+DEFAULT_DETECTOR = "faceapi_tiny"
+
 _REGISTRY: dict[str, Callable[..., Detector]] = {}
 
 
