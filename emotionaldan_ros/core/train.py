@@ -854,6 +854,8 @@ def train(
         torch.amp.GradScaler("cuda") if rt.amp_dtype == torch.float16 else None
     )  # bf16 needs none
     history_file = out_dir / "history.jsonl"
+    if rt.is_main and not resume:
+        history_file.unlink(missing_ok=True)  # a fresh run in an old folder starts a new log
     last_metrics: dict[str, Any] = {}
     started = time.time()
     epochs_run = 0
