@@ -38,7 +38,7 @@ def test_tiny_emotionaldan_overfits_small_batch():
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     history = []
-    for _ in range(40):
+    for _ in range(30):
         out = model(x)
         loss, parts = joint_loss(out.landmarks, gt, out.logits, labels)
         opt.zero_grad()
