@@ -110,6 +110,10 @@ def test_tables_per_class_and_valence_by_hand(tmp_path: Path) -> None:
     assert "| seven | 0.571 | 0.625 |" in md  # 8/14 and 5/8
     assert "| seven | 0.857 |" in md  # 12/14 in the 3-class table
     assert "happy, surprise→positive" in md
+    # the paper's published figures appear as labelled reference rows for JAFFE and ISED
+    assert "| *EmotionalDAN (paper)* | 0.465 | 0.620 |" in md
+    assert "| *EmotionalDAN (paper)* | 0.634 | 0.896 |" in md
+    assert "not measured here" in md
     saved = json.loads((tmp_path / "out" / "report.json").read_text())
     pngs = {r["confusion_png"] for r in saved["results"]}
     assert len(pngs) == 4 and all((tmp_path / "out" / p).stat().st_size > 1000 for p in pngs)

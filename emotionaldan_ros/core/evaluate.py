@@ -36,6 +36,21 @@ from emotionaldan_ros.core.recognizer import Recognizer
 log = logging.getLogger(__name__)
 
 
+# Accuracies reported in the paper (Tautkute et al., CVPRW 2018, Tables 1 and 2), keyed by this
+# project's dataset names; printed as reference rows next to measured ones, never mixed in.
+PAPER_ACCURACY_7: dict[str, dict[str, float]] = {
+    "CNN(2)": {"ckplus": 0.628, "jaffe": 0.484, "ised": 0.516},
+    "CNN(5)": {"ckplus": 0.728, "jaffe": 0.502, "ised": 0.593},
+    "Inception-V3": {"ckplus": 0.304, "jaffe": 0.268, "ised": 0.479},
+    "EmotionalDAN": {"ckplus": 0.736, "jaffe": 0.465, "ised": 0.620},
+}
+PAPER_ACCURACY_3: dict[str, dict[str, float]] = {
+    "CNN(5)": {"ckplus": 0.920, "jaffe": 0.765, "ised": 0.867},
+    "Inception-V3": {"ckplus": 0.582, "jaffe": 0.536, "ised": 0.673},
+    "EmotionalDAN": {"ckplus": 0.921, "jaffe": 0.634, "ised": 0.896},
+}
+
+
 @dataclass
 class PairResult:
     """Everything measured for one (model, test set) pair."""
@@ -224,7 +239,12 @@ def _fmt(v: float | None, digits: int = 3) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def _table(report: Mapping[str, Any], key: str, digits: int = 3) -> list[str]:
+def _table(
+    report: Mapping[str, Any],
+    key: str,
+    digits: int = 3,
+    paper: Mapping[str, Mapping[str, float]] | None = None,
+) -> list[str]:
     by = {(r["model"], r["dataset"]): r for r in report["results"]}
     lines = [
         "| model | " + " | ".join(report["datasets"]) + " |",
@@ -233,6 +253,13 @@ def _table(report: Mapping[str, Any], key: str, digits: int = 3) -> list[str]:
     for m in report["models"]:
         cells = [_fmt(by[(m, d)].get(key), digits) for d in report["datasets"]]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    # Reference rows from the paper, for test sets it reports (matched by dataset name).
+    if paper and report.get("num_classes") == 7:
+        names = [d.split("-")[0].lower() for d in report["datasets"]]
+        if any(n in row for row in paper.values() for n in names):
+            for m, row in paper.items():
+                cells = [_fmt(row.get(n), digits) for n in names]
+                lines.append(f"| *{m} (paper)* | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -282,13 +309,17 @@ def write_report(report: Mapping[str, Any], out_dir: Path | str) -> Path:
         "",
         f"## Accuracy, {report['num_classes']} classes (paper Table 1 layout)",
         "",
-        *_table(report, "accuracy"),
+        *_table(report, "accuracy", paper=PAPER_ACCURACY_7),
         "",
         "## Accuracy, 3 classes (paper Table 2 layout)",
         "",
         f"Valence mapping: {report['valence_mapping']} (true and predicted classes both mapped).",
         "",
-        *_table(report, "valence_accuracy"),
+        *_table(report, "valence_accuracy", paper=PAPER_ACCURACY_3),
+        "",
+        "Rows in *italics* are the accuracies published in the paper (Tautkute et al., CVPRW "
+        "2018), shown for comparison where a test set has the paper's name; they were not "
+        "measured here.",
         "",
         "## Macro-F1 (over the classes present in each test set)",
         "",
@@ -332,6 +363,8 @@ def write_report(report: Mapping[str, Any], out_dir: Path | str) -> Path:
                 f"{_fmt(r['nme_interocular'], 4)}, inter-pupil {_fmt(r['nme_interpupil'], 4)}"
             )
         md += ["", f"![confusion]({png}) ![3-class confusion]({vpng})", ""]
+    if not any("(paper)*" in line for line in md):
+        md = [line for line in md if not line.startswith("Rows in *italics*")]
     (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     path = out_dir / "report.md"
     path.write_text("\n".join(md))
