@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from emotionaldan_ros.core.alignment import normalize_crops
@@ -30,9 +31,16 @@ def _synthetic_batch(n: int, seed: int = 0):
     return x, y, labels
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
 def test_tiny_emotionaldan_overfits_small_batch():
     torch.manual_seed(0)
-    torch.set_num_threads(1)
     x, gt, labels = _synthetic_batch(8)
     model = EmotionalDAN(num_stages=2, width=0.0625, num_classes=7, dropout=0.0)
     model.train()
