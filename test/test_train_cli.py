@@ -198,3 +198,20 @@ def test_init_from_copies_matching_weights(tmp_path: Path) -> None:
     assert torch.equal(model.head.weight, head)
     with pytest.raises(ValueError, match="no tensor matches"):
         init_weights(create_model("cnn2"), tmp_path / "dan.pt")
+
+
+def test_mixed_precision_path_runs(tmp_path: Path) -> None:
+    """The autocast branch (bf16 on GPUs) through the DAN connection layers, exercised on CPU."""
+    from emotionaldan_ros.core import train as T
+
+    cfg = load_config(_tiny_config(tmp_path), ["max_steps_per_epoch=1"])
+    rt = T.Runtime(torch.device("cpu"), amp_dtype=torch.bfloat16)
+    train_ds, val_ds, _ = T.build_datasets(cfg)
+    model = T.build_model(cfg, None)
+    loader = T.make_loader(train_ds, cfg, rt, train=True)
+    for phase in T.check_phases(cfg, model):
+        wrapped, optimizer, _ = T._prepare_phase(model, phase, cfg, rt)
+        stats = T.train_one_epoch(wrapped, loader, optimizer, phase, cfg, rt)
+        assert np.isfinite(stats["loss"]) and np.isfinite(stats["nme"])
+    val = T.validate(model, T.make_loader(val_ds, cfg, rt, train=False), phase, cfg, rt)
+    assert np.isfinite(val["loss"]) and 0.0 <= val["accuracy"] <= 1.0
