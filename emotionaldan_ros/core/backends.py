@@ -2,7 +2,8 @@
 
 Specs:
     "faceapi"                       converted face-api landmark + expression nets (default model)
-    "checkpoint:PATH" or "PATH.pt"  an EmotionalDAN / baseline checkpoint from emotionaldan-train
+    "checkpoint:PATH" or a path ending in .pt/.pth/.safetensors/.onnx: an EmotionalDAN or baseline
+                                    checkpoint from emotionaldan-train (or its ONNX export)
     "python:MODULE:FACTORY"         any importable factory returning a Recognizer (tests, plugins)
 """
 
@@ -40,7 +41,7 @@ def create_recognizer(
     else:
         explicit = spec.startswith("checkpoint:")
         path = spec[len("checkpoint:") :] if explicit else spec
-        if not explicit and not path.endswith((".pt", ".pth", ".safetensors")):
+        if not explicit and not path.endswith((".pt", ".pth", ".safetensors", ".onnx")):
             raise ValueError(
                 f"unknown backend {spec!r}: use 'faceapi', 'checkpoint:PATH' or "
                 "'python:MODULE:FACTORY'"

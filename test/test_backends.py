@@ -1,0 +1,48 @@
+"""Backend specs resolve to recognisers, and bad specs fail with a clear message."""
+
+import numpy as np
+import pytest
+import torch
+
+from emotionaldan_ros.core.backends import create_recognizer
+from emotionaldan_ros.core.checkpoint import save_checkpoint
+from emotionaldan_ros.core.model import create_model
+from emotionaldan_ros.core.recognizer import Recognizer
+from emotionaldan_ros.core.weights import WeightsError
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_checkpoint_paths_with_and_without_prefix(tmp_path, suffix):
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / f"tiny{suffix}", create_model("emotionaldan_lite"))
+    for spec in (str(path), f"checkpoint:{path}"):
+        rec = create_recognizer(spec)
+        assert isinstance(rec, Recognizer)
+        pred = rec.predict(np.zeros((120, 160, 3), np.uint8), np.array([[40, 20, 100, 90.0]]))
+        assert pred.probs.shape == (1, 7) and pred.landmarks.shape == (1, 68, 2)
+        np.testing.assert_allclose(pred.probs.sum(1), 1, atol=1e-5)
+
+
+def test_python_factory_spec():
+    rec = create_recognizer("python:stubs:stub")
+    assert rec.name == "stub"
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "match"),
+    [
+        ("", ValueError, "empty backend"),
+        ("resnet", ValueError, "unknown backend 'resnet'"),
+        ("python:nomodule", ValueError, "python:MODULE:FACTORY"),
+        ("python:stubs:StubRecognizer.classes", AttributeError, ""),
+        ("checkpoint:/nonexistent/model.pt", WeightsError, "/nonexistent/model.pt"),
+    ],
+)
+def test_bad_specs(spec, error, match):
+    with pytest.raises(error, match=match):
+        create_recognizer(spec)
+
+
+def test_factory_returning_something_else_is_rejected():
+    with pytest.raises(TypeError, match="did not return a Recognizer"):
+        create_recognizer("python:builtins:dict")
