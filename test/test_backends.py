@@ -34,7 +34,7 @@ def test_python_factory_spec():
         ("", ValueError, "empty backend"),
         ("resnet", ValueError, "unknown backend 'resnet'"),
         ("python:nomodule", ValueError, "python:MODULE:FACTORY"),
-        ("python:stubs:StubRecognizer.classes", AttributeError, ""),
+        ("python:stubs:no_such_factory", AttributeError, "no_such_factory"),
         ("checkpoint:/nonexistent/model.pt", WeightsError, "/nonexistent/model.pt"),
     ],
 )
