@@ -199,3 +199,22 @@ def test_detector_boxes_for_real_photos_and_full_image_fallback() -> None:
     assert src == "detector" and inter / union > 0.4
     assert ds.face_box(1)[1] == "full"  # no face in the coffee photo: whole image
     assert ds[0]["image"].shape == (1, 112, 112)
+
+
+def test_box_source_orders() -> None:
+    photo = Path(__file__).parent / "data" / "detection" / "astronaut.jpg"
+    truth = np.array([[171.0, 75.0, 272.0, 181.0]])
+    s0 = load_default_mean_shape()
+    lm = alignment.to_image(s0[None], alignment.crop_transforms(truth))[0]
+    samples = [FaceSample(photo, None, lm, 1)]
+    box, src = FaceDataset(samples, box_source="auto").face_box(0)
+    assert src == "landmarks"
+    # a (square) box with the same crop as the box that put the face at S0
+    np.testing.assert_allclose(
+        alignment.crop_transforms(box[None]), alignment.crop_transforms(truth), atol=1e-4
+    )
+    assert FaceDataset(samples, box_source="detector_first").face_box(0)[1] == "detector"
+    assert FaceDataset(samples, box_source="detector_first", detector=None).face_box(0)[1] == (
+        "landmarks"
+    )
+    assert FaceDataset(samples, box_source="full").face_box(0)[1] == "full"

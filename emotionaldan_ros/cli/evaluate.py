@@ -49,7 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="report folder")
     p.add_argument("--num-classes", type=int, default=7, choices=(7, 8))
-    p.add_argument("--box-source", default="auto", choices=BOX_SOURCES)
+    p.add_argument(
+        "--box-source",
+        default="detector_first",
+        choices=BOX_SOURCES,
+        help="where face boxes come from when a test set has none: detector_first (default: "
+        "like the deployed node, landmarks only where the detector finds no face), auto "
+        "(landmarks first), or one source alone",
+    )
     p.add_argument("--detector", default="haar", help="face detector for images without boxes")
     p.add_argument(
         "--surprise",

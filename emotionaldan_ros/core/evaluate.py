@@ -5,8 +5,8 @@ paper's Tables 1 and 2: rows models, columns test sets), per-class recall, macro
 matrices (PNG) and, where the test set has landmarks and the model predicts them, landmark NME.
 
 Models see whole images plus one face box per sample, exactly like the ROS node: the box comes
-from the dataset when it has one, else (box_source "auto") from the landmarks, a face detector or
-the whole image, in that order; the report counts which source each box came from.
+from the dataset when it has one, else (box_source "detector_first") from a face detector, the
+landmarks or the whole image, in that order; the report counts which source each box came from.
 
 Class spaces: predictions are restricted to the test set's classes (an 8-class model on a 7-class
 set never predicts contempt); 3-class accuracy maps both the true and the predicted class to its
@@ -113,7 +113,7 @@ def evaluate_recognizer(
     rec: Recognizer,
     dataset: SampleSet,
     model_name: str | None = None,
-    box_source: str = "auto",
+    box_source: str = "detector_first",
     detector: str | None = "haar",
     limit: int | None = None,
     progress: bool = False,
@@ -189,7 +189,7 @@ def run_evaluation(
     models: Sequence[str],
     datasets: Sequence[str | Mapping[str, Any]],
     num_classes: int = 7,
-    box_source: str = "auto",
+    box_source: str = "detector_first",
     detector: str | None = "haar",
     surprise: str = "positive",
     limit: int | None = None,

@@ -28,7 +28,18 @@ from emotionaldan_ros.core.data.sample import NUM_LANDMARKS, FaceSample, read_im
 
 log = logging.getLogger(__name__)
 
-BOX_SOURCES = ("auto", "dataset", "landmarks", "detector", "full")
+# Where a sample's face box comes from, tried in order. "auto" suits training (landmark boxes are
+# exact and free); "detector_first" suits evaluation (boxes as the deployed detector gives them,
+# landmarks only where it finds no face).
+_BOX_ORDER = {
+    "auto": ("dataset", "landmarks", "detector", "full"),
+    "detector_first": ("dataset", "detector", "landmarks", "full"),
+    "dataset": ("dataset",),
+    "landmarks": ("landmarks",),
+    "detector": ("detector",),
+    "full": ("full",),
+}
+BOX_SOURCES = tuple(_BOX_ORDER)
 _REF_BOX = np.array([[0.0, 0.0, 100.0, 100.0]])
 
 
@@ -99,8 +110,9 @@ class FaceDataset(Dataset):
             augment: augmentation strengths, or None for plain crops (validation).
             mean_shape: (68, 2) crop-frame mean shape used to turn landmarks into boxes
                 (default: the shipped one).
-            box_source: "auto" (dataset box → landmarks → detector → full image), or force one
-                of "dataset", "landmarks", "detector", "full".
+            box_source: "auto" (dataset box → landmarks → detector → full image),
+                "detector_first" (dataset box → detector → landmarks → full image), or one of
+                "dataset", "landmarks", "detector", "full" alone.
             detector: detector name for `core.detection.create_detector`, or None.
             seed: base seed; item randomness depends on (seed, epoch, index) only.
             crop_kw: margin / shift for `alignment.crop_transforms`.
@@ -164,31 +176,35 @@ class FaceDataset(Dataset):
             ValueError: a forced box source that the sample cannot provide.
         """
         s = self.samples[index]
-        src = self.box_source
-        if src in ("auto", "dataset") and s.box is not None:
-            return s.box, "dataset"
-        if src in ("auto", "landmarks") and s.landmarks is not None:
-            box = box_from_landmarks(s.landmarks, self.mean_shape, self.size, **self.crop_kw)
-            return box, "landmarks"
-        if src in ("auto", "detector"):
-            if index in self._box_cache:
-                return self._box_cache[index], "detector"
-            if image is None:
-                image = read_image(s.image)
-            box = self._detect(image)
-            if box is not None:
-                self._box_cache[index] = box
-                return box, "detector"
-        if src in ("auto", "full"):
-            if image is None:
-                image = read_image(s.image, gray=True)
-            h, w = image.shape[:2]
-            return np.array([-0.5, -0.5, w - 0.5, h - 0.5], dtype=np.float32), "full"
-        raise ValueError(f"{s.image}: no face box from source {src!r}")
+        for src in _BOX_ORDER[self.box_source]:
+            if src == "dataset" and s.box is not None:
+                return s.box, "dataset"
+            if src == "landmarks" and s.landmarks is not None:
+                box = box_from_landmarks(s.landmarks, self.mean_shape, self.size, **self.crop_kw)
+                return box, "landmarks"
+            if src == "detector":
+                if index in self._box_cache:
+                    return self._box_cache[index], "detector"
+                if image is None:
+                    image = read_image(s.image)
+                box = self._detect(image)
+                if box is not None:
+                    self._box_cache[index] = box
+                    return box, "detector"
+            if src == "full":
+                if image is None:
+                    image = read_image(s.image, gray=True)
+                h, w = image.shape[:2]
+                return np.array([-0.5, -0.5, w - 0.5, h - 0.5], dtype=np.float32), "full"
+        raise ValueError(f"{s.image}: no face box from source {self.box_source!r}")
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         s = self.samples[index]
-        needs_color = s.box is None and s.landmarks is None and self.box_source != "full"
+        needs_color = (
+            s.box is None
+            and "detector" in _BOX_ORDER[self.box_source]
+            and (s.landmarks is None or self.box_source in ("detector_first", "detector"))
+        )
         image = read_image(s.image, gray=not needs_color)
         box, _ = self.face_box(index, image)
         mat = alignment.crop_transforms(box[None], self.size, **self.crop_kw)[0]
