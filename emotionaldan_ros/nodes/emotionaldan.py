@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
 from emotionaldan_msgs.msg import (
@@ -20,7 +19,6 @@ from emotionaldan_msgs.msg import (
     LandmarksArray,
 )
 from emotionaldan_ros.core.backends import DEFAULT_BACKEND, create_recognizer
-from emotionaldan_ros.core.image_codec import ImageDecodeError
 from emotionaldan_ros.core.labels import VALENCES
 from emotionaldan_ros.core.overlay import draw_faces
 from emotionaldan_ros.core.pairing import StampPairer
@@ -28,17 +26,11 @@ from emotionaldan_ros.nodes.common import (
     FRAME_PUB_QOS,
     FRAME_SUB_QOS,
     RESULT_QOS,
-    Diagnostics,
-    LatestSlot,
-    Stats,
-    Worker,
     bgr_to_image_msg,
-    declare_params,
-    image_msg_to_bgr,
-    set_torch_threads,
     stamp_ns,
 )
 from emotionaldan_ros.nodes.messages import emotion_array, rois_to_boxes, select_faces
+from emotionaldan_ros.nodes.model_node import ModelNode
 from emotionaldan_ros.nodes.runtime import run_lifecycle
 from emotionaldan_ros.params import ParamSpec
 
@@ -73,30 +65,22 @@ PARAMS = (
 )
 
 
-class EmotionalDanNode(LifecycleNode):
+class EmotionalDanNode(ModelNode):
     """Subscribes `camera/image_raw` + `faces`; publishes `emotion`, `landmarks`, `debug_image`."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__("emotionaldan", **kwargs)
-        self.params = declare_params(self, PARAMS)
-        self.stats = Stats()
-        self.diagnostics = Diagnostics(self, self.stats)
-        self.diagnostics.state = "unconfigured"
+        super().__init__("emotionaldan", PARAMS, **kwargs)
         self.recognizer = None
-        self._subs: list = []
-        self._worker: Worker | None = None
 
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def load(self) -> None:
         """Load the model (a missing / corrupt checkpoint fails here, naming the file)."""
         p = self.params
-        set_torch_threads(p["torch_threads"])
         try:
             self.recognizer = create_recognizer(
                 p["backend"], device=p["device"], surprise_valence=p["surprise_valence"]
             )
         except Exception as exc:
-            self.get_logger().error(f"cannot load recogniser {p['backend']!r}: {exc}")
-            return TransitionCallbackReturn.FAILURE
+            raise RuntimeError(f"cannot load recogniser {p['backend']!r}: {exc}") from exc
         self.pairer: StampPairer[Image, Faces] = StampPairer(p["pair_cache_size"])
         self.emotion_pub = self.create_lifecycle_publisher(EmotionArray, "emotion", RESULT_QOS)
         self.landmarks_pub = self.create_lifecycle_publisher(
@@ -104,59 +88,42 @@ class EmotionalDanNode(LifecycleNode):
         )
         self.debug_pub = self.create_lifecycle_publisher(Image, "debug_image", FRAME_PUB_QOS)
         self.get_logger().info(f"recogniser {self.recognizer.name} ready")
-        self.diagnostics.state = "inactive"
-        return TransitionCallbackReturn.SUCCESS
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start pairing and processing."""
-        self._slot: LatestSlot[tuple[Image, Faces]] = LatestSlot()
-        self._worker = Worker(self, self._slot, self.process, self.stats)
-        self._subs = [
+    def subscribe(self) -> list:
+        """Images and faces in; their callbacks pair them by stamp."""
+        return [
             self.create_subscription(
                 Image, "camera/image_raw", self.image_callback, FRAME_SUB_QOS
             ),
             self.create_subscription(Faces, "faces", self.faces_callback, RESULT_QOS),
         ]
-        self.diagnostics.state = "running"
-        return super().on_activate(state)
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop processing."""
-        self.close()
-        self.diagnostics.state = "inactive"
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def unload(self) -> None:
         """Free the model."""
         for pub in (self.emotion_pub, self.landmarks_pub, self.debug_pub):
             self.destroy_publisher(pub)
         self.recognizer = None
-        self.diagnostics.state = "unconfigured"
-        return TransitionCallbackReturn.SUCCESS
 
     def image_callback(self, msg: Image) -> None:
         """Cache the image until its faces arrive."""
         self.stats.count("received")
-        self._offer(self.pairer.add_a(stamp_ns(msg.header), msg))
+        self._pair(self.pairer.add_a(stamp_ns(msg.header), msg))
 
     def faces_callback(self, msg: Faces) -> None:
         """Pair faces with their cached image."""
-        self._offer(self.pairer.add_b(stamp_ns(msg.header), msg))
+        self._pair(self.pairer.add_b(stamp_ns(msg.header), msg))
 
-    def _offer(self, pair: tuple[Image, Faces] | None) -> None:
+    def _pair(self, pair: tuple[Image, Faces] | None) -> None:
         self.stats.counts["dropped_unpaired"] = self.pairer.evicted_a + self.pairer.evicted_b
-        if pair is not None and self._slot.put(pair):
-            self.stats.count("dropped_overrun")
+        if pair is not None:
+            self.offer(pair)
 
     def process(self, pair: tuple[Image, Faces]) -> None:
         """Run the recogniser on one frame and publish its results."""
         start = time.perf_counter()
         image_msg, faces_msg = pair
-        try:
-            image = image_msg_to_bgr(image_msg)
-        except ImageDecodeError as exc:
-            self.stats.count("dropped_bad_image")
-            self.get_logger().warning(f"dropped image: {exc}", throttle_duration_sec=5.0)
+        image = self.decode(image_msg)
+        if image is None:
             return
         boxes, usable = rois_to_boxes(faces_msg, image.shape[1], image.shape[0])
         if not usable.all():
@@ -199,15 +166,6 @@ class EmotionalDanNode(LifecycleNode):
         self.stats.count("published")
         self.stats.count("faces", len(faces))
         self.stats.latency(out.processing_time_ms)
-
-    def close(self) -> None:
-        """Stop the worker and the subscriptions."""
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
-        for sub in self._subs:
-            self.destroy_subscription(sub)
-        self._subs = []
 
 
 def main(args: list[str] | None = None) -> None:

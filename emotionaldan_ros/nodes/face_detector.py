@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import time
 
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
 from emotionaldan_msgs.msg import Faces
 from emotionaldan_ros.core.detection import DEFAULT_DETECTOR, create_detector, list_detectors
 from emotionaldan_ros.core.detection.tracker import IouTracker
-from emotionaldan_ros.core.image_codec import ImageDecodeError
 from emotionaldan_ros.nodes.common import (
     FRAME_SUB_QOS,
     RESULT_QOS,
-    Diagnostics,
-    LatestSlot,
-    Stats,
-    Worker,
-    declare_params,
-    image_msg_to_bgr,
-    set_torch_threads,
 )
 from emotionaldan_ros.nodes.messages import faces_message
+from emotionaldan_ros.nodes.model_node import ModelNode
 from emotionaldan_ros.nodes.runtime import run_lifecycle
 from emotionaldan_ros.params import ParamSpec
 
@@ -58,23 +50,16 @@ PARAMS = (
 )
 
 
-class FaceDetectorNode(LifecycleNode):
+class FaceDetectorNode(ModelNode):
     """Subscribes `camera/image_raw`, publishes `faces` with the image's header."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__("face_detector", **kwargs)
-        self.params = declare_params(self, PARAMS)
-        self.stats = Stats()
-        self.diagnostics = Diagnostics(self, self.stats)
-        self.diagnostics.state = "unconfigured"
+        super().__init__("face_detector", PARAMS, **kwargs)
         self.detector = None
-        self._sub = None
-        self._worker: Worker | None = None
 
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Build the detector (loads its weights) and the publisher."""
+    def load(self) -> None:
+        """Build the detector (loads its weights), the tracker and the publisher."""
         p = self.params
-        set_torch_threads(p["torch_threads"])
         try:
             self.detector = create_detector(
                 p["detector"],
@@ -82,55 +67,36 @@ class FaceDetectorNode(LifecycleNode):
                 max_faces=p["max_faces"],
                 score_threshold=p["score_threshold"],
             )
-        except Exception as exc:  # missing weights, bad parameters: a clear failure
-            self.get_logger().error(f"cannot create detector {p['detector']!r}: {exc}")
-            return TransitionCallbackReturn.FAILURE
+        except Exception as exc:
+            raise RuntimeError(f"cannot create detector {p['detector']!r}: {exc}") from exc
         self.tracker = IouTracker(
             iou_threshold=p["track_iou"],
             max_missed=p["track_max_missed"],
             min_hits=p["track_min_hits"],
         )
         self.faces_pub = self.create_lifecycle_publisher(Faces, "faces", RESULT_QOS)
-        self.diagnostics.state = "inactive"
-        return TransitionCallbackReturn.SUCCESS
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start receiving images."""
-        self._slot: LatestSlot[Image] = LatestSlot()
-        self._worker = Worker(self, self._slot, self.process, self.stats)
-        self._sub = self.create_subscription(
-            Image, "camera/image_raw", self.image_callback, FRAME_SUB_QOS
-        )
-        self.diagnostics.state = "running"
-        return super().on_activate(state)
+    def subscribe(self) -> list:
+        """Images in; each callback only hands the newest image to the worker."""
+        return [
+            self.create_subscription(Image, "camera/image_raw", self.image_callback, FRAME_SUB_QOS)
+        ]
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop receiving images."""
-        self.close()
-        self.diagnostics.state = "inactive"
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def unload(self) -> None:
         """Free the detector."""
         self.destroy_publisher(self.faces_pub)
         self.detector = None
-        self.diagnostics.state = "unconfigured"
-        return TransitionCallbackReturn.SUCCESS
 
     def image_callback(self, msg: Image) -> None:
-        """Hand the newest image to the worker; an unprocessed older one is a counted drop."""
+        """Count the image and pass it on."""
         self.stats.count("received")
-        if self._slot.put(msg):
-            self.stats.count("dropped_overrun")
+        self.offer(msg)
 
     def process(self, msg: Image) -> None:
         """Detect, track and publish the faces of one image."""
         start = time.perf_counter()
-        try:
-            image = image_msg_to_bgr(msg)
-        except ImageDecodeError as exc:
-            self.stats.count("dropped_bad_image")
-            self.get_logger().warning(f"dropped image: {exc}", throttle_duration_sec=5.0)
+        image = self.decode(msg)
+        if image is None:
             return
         try:
             det = self.detector.detect(image)
@@ -148,15 +114,6 @@ class FaceDetectorNode(LifecycleNode):
         self.stats.count("published")
         self.stats.count("faces", int(keep.sum()))
         self.stats.latency((time.perf_counter() - start) * 1e3)
-
-    def close(self) -> None:
-        """Stop the worker and the subscription."""
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
-        if self._sub is not None:
-            self.destroy_subscription(self._sub)
-            self._sub = None
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,0 +1,114 @@
+"""Base of the nodes that run a model: lifecycle, latest-wins worker, image decoding, stats.
+
+`on_configure` loads the model (a failure is logged and the transition fails), `on_activate`
+opens the subscriptions and starts the worker thread, `on_deactivate` stops both, `on_cleanup`
+frees the model. Subclasses implement `load`, `subscribe`, `process` and `unload`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.subscription import Subscription
+from sensor_msgs.msg import Image
+
+from emotionaldan_ros.core.image_codec import ImageDecodeError
+from emotionaldan_ros.nodes.common import (
+    Diagnostics,
+    LatestSlot,
+    Stats,
+    Worker,
+    declare_params,
+    image_msg_to_bgr,
+    set_torch_threads,
+)
+from emotionaldan_ros.params import ParamSpec
+
+
+class ModelNode(LifecycleNode):
+    """A lifecycle node whose worker thread processes the newest input with a model."""
+
+    def __init__(self, node_name: str, params: Sequence[ParamSpec], **kwargs: object) -> None:
+        super().__init__(node_name, **kwargs)
+        self.params = declare_params(self, params)
+        self.stats = Stats()
+        self.diagnostics = Diagnostics(self, self.stats)
+        self.diagnostics.state = "unconfigured"
+        self._slot: LatestSlot = LatestSlot()
+        self._subs: list[Subscription] = []
+        self._worker: Worker | None = None
+
+    # -- to implement -------------------------------------------------------------------------
+    def load(self) -> None:
+        """Build the model and the publishers; raise with a clear message on failure."""
+        raise NotImplementedError
+
+    def subscribe(self) -> list[Subscription]:
+        """Create the input subscriptions (their callbacks end in `offer`)."""
+        raise NotImplementedError
+
+    def process(self, item: object) -> None:
+        """Handle one input in the worker thread."""
+        raise NotImplementedError
+
+    def unload(self) -> None:
+        """Free the model and the publishers."""
+        raise NotImplementedError
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model; a missing or corrupt model fails the transition with a clear log."""
+        set_torch_threads(self.params["torch_threads"])
+        try:
+            self.load()
+        except Exception as exc:
+            self.get_logger().error(str(exc))
+            return TransitionCallbackReturn.FAILURE
+        self.diagnostics.state = "inactive"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start the worker and the subscriptions."""
+        self._slot = LatestSlot()
+        self._worker = Worker(self, self._slot, self.process, self.stats)
+        self._subs = self.subscribe()
+        self.diagnostics.state = "running"
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop processing."""
+        self.close()
+        self.diagnostics.state = "inactive"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model."""
+        self.unload()
+        self.diagnostics.state = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+    def offer(self, item: object) -> None:
+        """Hand an input to the worker; one it had not taken yet is a counted drop."""
+        if self._slot.put(item):
+            self.stats.count("dropped_overrun")
+
+    def decode(self, msg: Image) -> np.ndarray | None:
+        """BGR pixels of an image message, or None (counted, logged) when it is unusable."""
+        try:
+            return image_msg_to_bgr(msg)
+        except ImageDecodeError as exc:
+            self.stats.count("dropped_bad_image")
+            self.get_logger().warning(f"dropped image: {exc}", throttle_duration_sec=5.0)
+            return None
+
+    def close(self) -> None:
+        """Stop the worker and the subscriptions."""
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
