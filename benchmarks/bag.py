@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -27,25 +26,14 @@ import numpy as np
 
 from emotionaldan_ros.bag import msgs
 from emotionaldan_ros.bag.bagio import BagReader, BagWriter
+from emotionaldan_ros.machine import describe_line
 
 TOPIC = "/bench/image"
 W, H = 640, 480
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{platform.node()}: {cpu}, {os.cpu_count()} logical CPUs, load avg {load}; "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
-    )
+    return describe_line(("rosbags", "numpy"))
 
 
 def frames(n: int) -> list[bytes]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -23,22 +21,13 @@ import torch
 from emotionaldan_ros.core.faceapi.detect import detect_ssd, detect_tiny
 from emotionaldan_ros.core.faceapi.pretrained import load_net
 from emotionaldan_ros.core.faceapi.recognizer import FACEAPI_TO_DESIGN, FaceApiRecognizer
+from emotionaldan_ros.machine import describe_line
 
 DATA = Path(__file__).resolve().parents[1] / "test" / "data" / "faceapi"
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (shared), {platform.platform()}, Python "
-        f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} "
-        f"torch thread(s), load average {os.getloadavg()[0]:.1f}"
-    )
+    return f"{describe_line()}, {torch.get_num_threads()} torch thread(s)"
 
 
 def timeit(fn, repeat: int) -> tuple[float, float]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from emotionaldan_ros.core.dan_recognizer import DANRecognizer
 from emotionaldan_ros.core.export import export_onnx
 from emotionaldan_ros.core.labels import emotion_names
 from emotionaldan_ros.core.model import create_model
+from emotionaldan_ros.machine import describe
 
 
 def parse_model(spec: str) -> tuple[str, dict]:
@@ -92,26 +92,7 @@ def time_call(fn, repeats: int, min_time: float = 0.3) -> tuple[float, float]:
 
 def machine() -> dict:
     """CPU model, cores, load and library versions."""
-    import onnxruntime as ort
-
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "onnxruntime": ort.__version__,
-        "numpy": np.__version__,
-    }
+    return describe(("torch", "onnxruntime", "numpy"))
 
 
 def _scene(batch: int) -> tuple[np.ndarray, np.ndarray]:

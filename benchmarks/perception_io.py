@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import array
-import os
-import platform
 import sys
 import time
 
@@ -26,6 +24,7 @@ from emotionaldan_ros.core.image_codec import (
     to_bgr8,
 )
 from emotionaldan_ros.core.sources import open_source
+from emotionaldan_ros.machine import describe_line
 
 
 def timeit(fn, repeat: int) -> tuple[float, float]:
@@ -39,16 +38,7 @@ def timeit(fn, repeat: int) -> tuple[float, float]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (shared), {platform.platform()}, Python "
-        f"{platform.python_version()}, numpy {np.__version__}, OpenCV {cv2.__version__}"
-    )
+    return describe_line(("numpy", "opencv-python-headless"))
 
 
 def main() -> None:

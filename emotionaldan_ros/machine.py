@@ -39,9 +39,13 @@ def describe(packages: tuple[str, ...] = ("torch", "numpy", "opencv-python-headl
     return info
 
 
+def describe_line(packages: tuple[str, ...] = ("torch", "numpy", "opencv-python-headless")) -> str:
+    """`describe()` as one printable line."""
+    return ", ".join(f"{k} {v}" for k, v in describe(packages).items())
+
+
 def header(title: str) -> str:
     """Benchmark header: title, machine line, and the command that produced it."""
-    m = describe()
-    machine = ", ".join(f"{k} {v}" for k, v in m.items())
+    machine = describe_line()
     command = " ".join([os.path.relpath(sys.argv[0]) if sys.argv else "", *sys.argv[1:]])
     return f"# {title}\nmachine: {machine}\ncommand: python {command}"
