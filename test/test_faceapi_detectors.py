@@ -7,20 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from emotionaldan_ros.core.detection import Detector, create_detector, list_detectors
 
 DATA = Path(__file__).parent / "data" / "faceapi"
 NAMES = ("faceapi_tiny", "faceapi_ssd")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

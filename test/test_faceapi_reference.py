@@ -31,14 +31,6 @@ PX_TOL = 1e-3
 PROB_TOL = 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _image(name: str) -> np.ndarray:
     img = cv2.imread(str(DATA / f"{name}.png"), cv2.IMREAD_COLOR)
     assert img is not None and img.shape[:2] == (IMAGES[name]["height"], IMAGES[name]["width"])

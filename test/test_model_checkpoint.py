@@ -15,14 +15,6 @@ from emotionaldan_ros.core.recognizer import Recognizer
 from emotionaldan_ros.core.weights import GET_WEIGHTS_HINT, WeightsError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
-
 def _tiny(seed: int = 0, **kwargs):
     torch.manual_seed(seed)
     model = create_model("emotionaldan", width=0.125, **kwargs)

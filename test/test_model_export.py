@@ -14,14 +14,6 @@ from emotionaldan_ros.core.model import create_model
 from emotionaldan_ros.core.weights import WeightsError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
-
 def _randomise_bn(model):
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):

@@ -1,6 +1,5 @@
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from emotionaldan_ros.core.alignment import normalize_crops
@@ -29,14 +28,6 @@ def _synthetic_batch(n: int, seed: int = 0):
     y = torch.from_numpy(np.stack(shapes).astype(np.float32))
     labels = torch.from_numpy(rng.integers(0, 7, size=n))
     return x, y, labels
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 def test_tiny_emotionaldan_overfits_small_batch():

@@ -13,14 +13,6 @@ from emotionaldan_ros.core.model import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
-
 def test_registered_variants():
     assert {"emotionaldan", "emotionaldan_lite", "dan", "cnn2", "cnn5"} <= set(list_models())
     cfg = model_config("emotionaldan")

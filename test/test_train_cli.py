@@ -57,14 +57,6 @@ def _tiny_config(tmp_path: Path, **extra: object) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_config_precedence_and_errors(tmp_path: Path, capsys) -> None:
     path = _tiny_config(tmp_path)
     cfg = load_config(path, ["optim.lr=0.5", "phases.1.epochs=3", "model.width=0.25"])
