@@ -93,3 +93,13 @@ def test_several_passengers_independent():
 def test_bad_params_rejected_with_reason(kwargs):
     with pytest.raises(ValueError, match="must"):
         FearParams(**kwargs)
+
+
+def test_unknown_face_id_mid_run_starts_a_fresh_passenger():
+    m = FearMonitor(FearParams(smoothing_tau_s=1.0, enter_min_duration_s=0.0))
+    for k in range(5):
+        m.update(0.1 * k, {1: 0.95})
+    # id 99 was never seen: it starts from its own first value, not from another track's state
+    (new,) = [s for s in m.update(0.5, {1: 0.95, 99: 0.0}) if s.face_id == 99]
+    assert new.fear_level == 0.0 and not new.fear
+    assert m.passengers == [1, 99]
