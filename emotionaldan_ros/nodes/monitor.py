@@ -92,7 +92,7 @@ class CabinMonitor(Node):
 
     def _print_line(self, msg: EmotionArray) -> None:
         people = []
-        for e in msg.emotions:
+        for e in sorted(msg.emotions, key=lambda e: e.face_id):
             fear = self.fear.get(e.face_id, e.probabilities[FEAR])
             people.append(f"#{e.face_id} {e.label_name:<8} {e.confidence:.2f} fear {fear:.2f}")
         line = f"frame {self.frames:4d}  {self.fps():5.1f} fps  "
