@@ -35,6 +35,8 @@ def _nodes(context, *args, **kwargs):
     actions = []
     for spec in cabin_nodes(camera=camera):
         params = [value("params_file")]
+        if spec.lifecycle:  # launch drives the transitions (autostart below), not the node
+            params.append({"autostart": False})
         params += [
             {param: value(arg)}
             for arg, (node, param) in SHORTCUTS.items()

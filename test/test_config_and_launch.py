@@ -115,9 +115,11 @@ def test_launch_file_starts_the_graph_nodes(monkeypatch):
         assert node.kwargs["executable"] == spec.executable
         assert type(node).__name__ == ("LifecycleNode" if spec.lifecycle else "Node")
         assert node.kwargs["namespace"] == "/cabin"
-        assert node.kwargs["parameters"] == [str(default_config())]
-        if spec.lifecycle:
+        if spec.lifecycle:  # launch drives the transitions, so the node must not do it too
             assert node.kwargs["autostart"] is True
+            assert node.kwargs["parameters"] == [str(default_config()), {"autostart": False}]
+        else:
+            assert node.kwargs["parameters"] == [str(default_config())]
 
 
 def test_launch_arguments_override_params_and_drop_camera(monkeypatch):
@@ -126,5 +128,5 @@ def test_launch_arguments_override_params_and_drop_camera(monkeypatch):
     )
     assert [n.kwargs["name"] for n in nodes] == [s.name for s in cabin_nodes(camera=False)]
     emo = next(n for n in nodes if n.kwargs["name"] == "emotionaldan")
-    assert emo.kwargs["parameters"][1] == {"backend": "checkpoint:/m.pt"}
+    assert emo.kwargs["parameters"][-1] == {"backend": "checkpoint:/m.pt"}
     assert all(n.kwargs["namespace"] == "/cabin/rear" for n in nodes)

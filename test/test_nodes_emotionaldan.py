@@ -166,3 +166,24 @@ def test_bad_parameters_rejected_with_reason():
         assert not res.successful
         res = node.set_parameters([Parameter("backend", value="faceapi")])[0]
         assert not res.successful and "read-only" in res.reason
+
+
+def test_autostart_false_leaves_transitions_to_a_manager(monkeypatch):
+    from emotionaldan_ros.nodes import runtime
+
+    states = []
+
+    def fake_run_single(build, args):  # what the executable's main would spin
+        node = build()
+        states.append(node.diagnostics.state)
+        node.destroy_node()
+
+    monkeypatch.setattr(runtime, "run_single", fake_run_single)
+    stub = Parameter("backend", value="python:stubs:stub")
+    with RosHarness() as ros:
+        for autostart in (False, True):
+            params = [stub, Parameter("autostart", value=autostart)]
+            runtime.run_lifecycle(
+                lambda p=params: EmotionalDanNode(context=ros.context, parameter_overrides=p)
+            )
+    assert states == ["unconfigured", "running"]

@@ -30,7 +30,7 @@ from emotionaldan_ros.nodes.common import (
     stamp_ns,
 )
 from emotionaldan_ros.nodes.messages import emotion_array, rois_to_boxes, select_faces
-from emotionaldan_ros.nodes.model_node import ModelNode
+from emotionaldan_ros.nodes.model_node import MODEL_NODE_PARAMS, ModelNode
 from emotionaldan_ros.nodes.runtime import run_lifecycle
 from emotionaldan_ros.params import ParamSpec
 
@@ -41,14 +41,6 @@ PARAMS = (
         "Recogniser: 'faceapi', 'checkpoint:PATH' (EmotionalDAN checkpoint) or "
         "'python:MODULE:FACTORY'",
         check=lambda v: None if str(v).strip() else "backend must not be empty",
-        read_only=True,
-    ),
-    ParamSpec(
-        "torch_threads",
-        1,
-        "CPU threads torch may use in this process (0 = torch's default); the detector and the "
-        "recogniser each run in their own worker thread",
-        range=(0, 256),
         read_only=True,
     ),
     ParamSpec("device", "cpu", "Torch device for the model ('cpu', 'cuda', 'cuda:1')"),
@@ -62,6 +54,7 @@ PARAMS = (
     ParamSpec("pair_cache_size", 8, "Frames waiting for their pair (image/faces)", range=(1, 256)),
     ParamSpec("publish_landmarks", True, "Publish landmarks (LandmarksArray)"),
     ParamSpec("publish_debug_image", False, "Publish an annotated debug image"),
+    *MODEL_NODE_PARAMS,
 )
 
 

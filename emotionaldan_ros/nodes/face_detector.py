@@ -14,7 +14,7 @@ from emotionaldan_ros.nodes.common import (
     RESULT_QOS,
 )
 from emotionaldan_ros.nodes.messages import faces_message
-from emotionaldan_ros.nodes.model_node import ModelNode
+from emotionaldan_ros.nodes.model_node import MODEL_NODE_PARAMS, ModelNode
 from emotionaldan_ros.nodes.runtime import run_lifecycle
 from emotionaldan_ros.params import ParamSpec
 
@@ -24,14 +24,6 @@ PARAMS = (
         DEFAULT_DETECTOR,
         "Face detector backend (see emotionaldan_ros.core.detection.list_detectors())",
         check=lambda v: None if v in list_detectors() else f"unknown detector {v!r}",
-        read_only=True,
-    ),
-    ParamSpec(
-        "torch_threads",
-        1,
-        "CPU threads torch may use in this process (0 = torch's default); the detector and the "
-        "recogniser each run in their own worker thread",
-        range=(0, 256),
         read_only=True,
     ),
     ParamSpec("min_face_size", 40, "Smallest face side in pixels", range=(8, 4096)),
@@ -47,6 +39,7 @@ PARAMS = (
         "Frames a new face must be seen before it is published (hides flickering false faces)",
         range=(1, 100),
     ),
+    *MODEL_NODE_PARAMS,
 )
 
 

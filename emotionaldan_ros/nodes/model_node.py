@@ -26,6 +26,25 @@ from emotionaldan_ros.nodes.common import (
 )
 from emotionaldan_ros.params import ParamSpec
 
+# Parameters every model node has (appended to each node's own list).
+MODEL_NODE_PARAMS = (
+    ParamSpec(
+        "torch_threads",
+        1,
+        "CPU threads torch may use in this process (0 = torch's default); the detector and the "
+        "recogniser each run in their own worker thread",
+        range=(0, 256),
+        read_only=True,
+    ),
+    ParamSpec(
+        "autostart",
+        True,
+        "The executable configures and activates the node itself at start; false leaves the "
+        "transitions to a lifecycle manager (the launch file: LifecycleNode autostart)",
+        read_only=True,
+    ),
+)
+
 
 class ModelNode(LifecycleNode):
     """A lifecycle node whose worker thread processes the newest input with a model."""

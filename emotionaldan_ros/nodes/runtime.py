@@ -69,12 +69,13 @@ def activate(node: Node) -> None:
 
 
 def run_lifecycle(factory: Callable[[], Node], args: list[str] | None = None) -> None:
-    """Like run_single, for lifecycle nodes that should start active (autostart)."""
+    """Like run_single, for lifecycle nodes: activated at start when their `autostart` is true."""
 
     def build() -> Node:
         node = factory()
         try:
-            activate(node)
+            if node.get_parameter("autostart").value:
+                activate(node)
         except RuntimeError:
             node.destroy_node()
             raise
