@@ -85,7 +85,26 @@ def evaluate_all(recognizer: Any, targets: dict) -> dict[str, Any]:
     from emotionaldan_ros.core.distill import evaluate, faces_of
 
     test = faces_of(targets, "test")
-    return {str(s): evaluate(recognizer, targets, test, str(s)) for s in targets["box_sources"]}
+    out = {str(s): evaluate(recognizer, targets, test, str(s)) for s in targets["box_sources"]}
+    out["constant_baseline"] = constant_baseline(targets)
+    return out
+
+
+def constant_baseline(targets: dict) -> dict[str, Any]:
+    """Top-1 agreement on test faces of always answering the teacher's commonest train class.
+
+    A student is only useful if it beats this; with few faces it is often high (most faces in
+    the photos are smiling).
+    """
+    from emotionaldan_ros.core.distill import faces_of
+    from emotionaldan_ros.core.labels import emotion_names
+
+    train, test = faces_of(targets, "train"), faces_of(targets, "test")
+    if len(train) == 0 or len(test) == 0:
+        return {}
+    cls = int(np.bincount(targets["probs"][train].argmax(1)).argmax())
+    agree = float(np.mean(targets["probs"][test].argmax(1) == cls))
+    return {"class": emotion_names(targets["probs"].shape[1])[cls], "top1_agreement": agree}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild-targets", action="store_true", help="recompute the teacher")
     parser.add_argument("--targets-only", action="store_true", help="stop after the targets")
     parser.add_argument("--eval-only", type=Path, metavar="CKPT", help="evaluate a checkpoint")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        metavar="CKPT",
+        help="start from a checkpoint's tensors that match by name and shape (e.g. the stage 1 "
+        "of a 1-stage student for a 2-stage one)",
+    )
     args = parser.parse_args(argv)
 
     from emotionaldan_ros.core import distill
@@ -122,14 +148,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.steps:
             tcfg.steps = args.steps
         aug = distill.DistillAugment.from_dict(cfg.get("augment"))
+        init = distill.init_from(args.init, tcfg, targets) if args.init else None
         model, history = distill.train(
-            targets, tcfg, aug, log=lambda e: print(json.dumps(e), flush=True)
+            targets, tcfg, aug, log=lambda e: print(json.dumps(e), flush=True), model=init
         )
         crop = {"margin": tcfg.margin, "shift": tcfg.shift}
         student = DANRecognizer(model, crop=crop)
         report["history"] = history
     report["test"] = evaluate_all(student, targets)
-    report["verdict"] = verdict(report["test"]["faceapi_ssd"])
+    report["verdict"] = verdict(report["test"][str(targets["box_sources"][0])])
     if not args.eval_only:
         out = Path(args.output or cfg.get("output", "distilled.safetensors"))
         meta = {

@@ -530,7 +530,7 @@ def evaluate(
     recognizer: Any,
     targets: dict[str, np.ndarray],
     faces: np.ndarray,
-    box_source: str = "faceapi_ssd",
+    box_source: str | None = None,
 ) -> dict[str, Any]:
     """Compare a recogniser (the student) with the cached teacher outputs on some faces.
 
@@ -539,13 +539,14 @@ def evaluate(
         targets: teacher targets.
         faces: face indices (normally `faces_of(targets, "test")`).
         box_source: which detector's box the student gets (a column of `alt_boxes`; faces that
-            detector missed are skipped and counted).
+            detector missed are skipped and counted); default: the one that defined the faces.
 
     Returns:
         Metrics (`agreement_metrics`), `skipped`, per-class counts, and where ground truth exists:
         `gt_faces`, `student_nme_vs_gt`, `teacher_nme_vs_gt`.
     """
     sources = [str(s) for s in targets["box_sources"]]
+    box_source = sources[0] if box_source is None else box_source
     if box_source not in sources:
         raise ValueError(f"box_source must be one of {sources}, got {box_source!r}")
     col = sources.index(box_source)
@@ -611,6 +612,38 @@ class DistillConfig:
         return cls(**values)
 
 
+def new_student(cfg: DistillConfig, num_classes: int) -> torch.nn.Module:
+    """A fresh student as `cfg` describes it (default mean shape as S0)."""
+    from emotionaldan_ros.core.mean_shape import load_default_mean_shape
+    from emotionaldan_ros.core.model import create_model
+
+    return create_model(
+        cfg.model,
+        num_classes=num_classes,
+        mean_shape=load_default_mean_shape(),
+        **cfg.model_kwargs,
+    )
+
+
+def init_from(path: Path, cfg: DistillConfig, targets: dict[str, np.ndarray]) -> torch.nn.Module:
+    """A new student whose tensors that match a checkpoint's by name and shape are copied.
+
+    Raises:
+        WeightsError: unreadable or tampered checkpoint.
+        ValueError: no tensor matches.
+    """
+    from emotionaldan_ros.core.checkpoint import load_checkpoint
+
+    model = new_student(cfg, targets["probs"].shape[1])
+    source, _ = load_checkpoint(path)
+    own = model.state_dict()
+    hits = {k: v for k, v in source.state_dict().items() if k in own and own[k].shape == v.shape}
+    if not hits:
+        raise ValueError(f"no tensor of {path} matches a {cfg.model} {cfg.model_kwargs}")
+    model.load_state_dict(hits, strict=False)
+    return model
+
+
 def val_score(metrics: dict[str, Any]) -> float:
     """Model-selection score on val faces: agreement minus NME (higher is better)."""
     return metrics.get("top1_agreement", 0.0) - metrics.get("nme_vs_teacher", 1.0)
@@ -630,18 +663,11 @@ def train(
         the history: one dict per evaluation.
     """
     from emotionaldan_ros.core.dan_recognizer import DANRecognizer
-    from emotionaldan_ros.core.mean_shape import load_default_mean_shape
-    from emotionaldan_ros.core.model import create_model
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     if model is None:
-        model = create_model(
-            cfg.model,
-            num_classes=targets["probs"].shape[1],
-            mean_shape=load_default_mean_shape(),
-            **cfg.model_kwargs,
-        )
+        model = new_student(cfg, targets["probs"].shape[1])
     batcher = DistillBatcher(
         targets, faces_of(targets, "train"), aug, cfg.margin, cfg.shift, seed=cfg.seed
     )
