@@ -17,6 +17,17 @@ STAMPS="$VENV/.emotionaldan-stamps"
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 digest() { cat "$@" | sha256sum | cut -c1-16; }
 
+need_apt=()
+"$PY" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
+"$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || need_apt+=(python3-dev)
+command -v cc >/dev/null && command -v c++ >/dev/null && command -v make >/dev/null || need_apt+=(build-essential)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: missing system packages (the message build compiles C/C++): ${need_apt[*]}" >&2
+  echo "setup: install them with: sudo apt-get install -y ${need_apt[*]}" >&2
+  exit 1
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtual environment $VENV"
   "$PY" -m venv "$VENV"
