@@ -42,6 +42,7 @@ setup(
             "emotionaldan-analyze = emotionaldan_ros.cli.analyze:main",
             "emotionaldan-convert-faceapi = emotionaldan_ros.cli.convert_faceapi:main",
             "emotionaldan-bag = emotionaldan_ros.bag.cli:main",
+            "emotionaldan-distill = emotionaldan_ros.cli.distill:main",
         ],
     },
 )
