@@ -18,6 +18,7 @@ import time
 
 import cv2
 import numpy as np
+import torch
 
 from emotionaldan_ros.core.detection import DEFAULT_DETECTOR
 from emotionaldan_ros.core.sources import demo_dir
@@ -35,12 +36,15 @@ def percentiles(values: list[float]) -> str:
     return " / ".join(f"{np.percentile(a, q):.1f}" for q in (50, 95, 99))
 
 
-def stage_costs(image: np.ndarray, detector_name: str, backend: str, repeat: int) -> dict:
-    """Median ms of each stage's core call on one frame (no ROS)."""
+def stage_costs(
+    image: np.ndarray, detector_name: str, backend: str, repeat: int, threads: int
+) -> dict:
+    """Median ms of each stage's core call on one frame (no ROS, `threads` torch threads)."""
     from emotionaldan_ros.core.backends import create_recognizer
     from emotionaldan_ros.core.detection import create_detector
     from emotionaldan_ros.core.image_codec import image_to_numpy, numpy_to_image, to_bgr8
 
+    torch.set_num_threads(threads)
     det = create_detector(detector_name)
     rec = create_recognizer(backend)
     fields = numpy_to_image(image, "bgr8")
@@ -84,15 +88,16 @@ def run_graph(image: np.ndarray, args: argparse.Namespace) -> dict:
     ctx = Context()
     rclpy.init(context=ctx, domain_id=args.domain_id)
     ex = MultiThreadedExecutor(num_threads=4, context=ctx)
+    threads = Parameter("torch_threads", value=args.torch_threads)
     det = FaceDetectorNode(
         context=ctx,
         namespace="/cabin",
-        parameter_overrides=[Parameter("detector", value=args.detector)],
+        parameter_overrides=[Parameter("detector", value=args.detector), threads],
     )
     emo = EmotionalDanNode(
         context=ctx,
         namespace="/cabin",
-        parameter_overrides=[Parameter("backend", value=args.backend)],
+        parameter_overrides=[Parameter("backend", value=args.backend), threads],
     )
     for n in (det, emo):
         activate(n)
@@ -116,25 +121,33 @@ def run_graph(image: np.ndarray, args: argparse.Namespace) -> dict:
         time.sleep(0.05)
     time.sleep(0.5)
     template = bgr_to_image_msg(image, Header(frame_id="bench"))
-    sent = 0
-    start = time.monotonic()
-    while time.monotonic() - start < args.seconds:
-        now = time.time_ns()
-        template.header.stamp.sec, template.header.stamp.nanosec = divmod(now, 1_000_000_000)
-        pub.publish(template)
-        sent += 1
-        time.sleep(max(0.0, start + sent / args.rate - time.monotonic()))
-    time.sleep(1.0)  # let the last frames through
-    elapsed = time.monotonic() - start
+
+    def publish_for(seconds: float) -> tuple[int, float]:
+        sent, start = 0, time.monotonic()
+        while time.monotonic() - start < seconds:
+            now = time.time_ns()
+            template.header.stamp.sec, template.header.stamp.nanosec = divmod(now, 1_000_000_000)
+            pub.publish(template)
+            sent += 1
+            time.sleep(max(0.0, start + sent / args.rate - time.monotonic()))
+        return sent, time.monotonic() - start
+
+    publish_for(2.0)  # warm-up: first inferences are slow; not measured
+    time.sleep(0.5)
+    latencies.clear()
+    faces.clear()
+    drops_before = det.stats.dropped() + emo.stats.dropped()
+    sent, elapsed = publish_for(args.seconds)
+    time.sleep(1.0)  # let the last frames through (not counted in the rate)
     result = {
         "sent": sent,
         "received": len(latencies),
         "fps": len(latencies) / elapsed,
-        "latency": percentiles(latencies[3:]),  # skip the warm-up frames
+        "latency": percentiles(latencies),
         "faces_per_frame": float(np.mean(faces)) if faces else 0.0,
         "detector_ms": det.stats.latency_ms()[0],
         "emotion_ms": emo.stats.latency_ms()[0],
-        "drops": det.stats.dropped() + emo.stats.dropped(),
+        "drops": det.stats.dropped() + emo.stats.dropped() - drops_before,
     }
     for n in (det, emo):
         n.close()
@@ -154,6 +167,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--repeat", type=int, default=20, help="stage timing repetitions")
     ap.add_argument("--domain-id", type=int, default=97)
+    ap.add_argument("--torch-threads", type=int, default=1, help="torch_threads of the nodes")
     args = ap.parse_args()
     apply_ros_defaults()
     os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -170,7 +184,7 @@ def main() -> None:
     for n_faces, name in SCENES.items():
         image = cv2.imread(str(demo_dir() / name))
         image = cv2.resize(image, (640, 480))
-        st = stage_costs(image, args.detector, args.backend, args.repeat)
+        st = stage_costs(image, args.detector, args.backend, args.repeat, args.torch_threads)
         g = run_graph(image, args)
         print(
             f"| {n_faces} (found {st['faces']}) | {st['decode']:.2f} | {st['detect']:.1f} | "
