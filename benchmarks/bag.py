@@ -26,7 +26,7 @@ import numpy as np
 
 from emotionaldan_ros.bag import msgs
 from emotionaldan_ros.bag.bagio import BagReader, BagWriter
-from emotionaldan_ros.machine import describe_line
+from emotionaldan_ros.benchmarking import describe_line
 
 TOPIC = "/bench/image"
 W, H = 640, 480

@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 import torch
 
+from emotionaldan_ros.benchmarking import header
 from emotionaldan_ros.core.alignment import DEFAULT_MARGIN, DEFAULT_SHIFT
 from emotionaldan_ros.core.detection import create_detector
 from emotionaldan_ros.core.detection.evaluate import detection_metrics, load_boxes
 from emotionaldan_ros.core.sources import open_source
-from emotionaldan_ros.machine import header
 
 FIXTURES = Path(__file__).resolve().parents[1] / "test" / "data" / "detection"
 # Demo frames cycled for the speed figure: 3 faces, 5 faces, 1 face, and two with none.

@@ -11,33 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from emotionaldan_ros.benchmarking import describe_line, time_ms
 from emotionaldan_ros.core.faceapi.detect import detect_ssd, detect_tiny
 from emotionaldan_ros.core.faceapi.pretrained import load_net
 from emotionaldan_ros.core.faceapi.recognizer import FACEAPI_TO_DESIGN, FaceApiRecognizer
-from emotionaldan_ros.machine import describe_line
 
 DATA = Path(__file__).resolve().parents[1] / "test" / "data" / "faceapi"
 
 
 def machine() -> str:
     return f"{describe_line()}, {torch.get_num_threads()} torch thread(s)"
-
-
-def timeit(fn, repeat: int) -> tuple[float, float]:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3, float(np.percentile(times, 95)) * 1e3
 
 
 def _xyxy(xywh) -> np.ndarray:
@@ -120,20 +109,20 @@ def main() -> None:
         rows.append(
             (
                 f"faceapi_tiny {size} (512x300 image)",
-                *timeit(lambda s=size: detect_tiny(tiny, image, s), args.repeat),
+                *time_ms(lambda s=size: detect_tiny(tiny, image, s), args.repeat),
             )
         )
     rows.append(
         (
             "faceapi_tiny 416 (1280x750 image)",
-            *timeit(lambda: detect_tiny(tiny, big, 416), args.repeat),
+            *time_ms(lambda: detect_tiny(tiny, big, 416), args.repeat),
         )
     )
     rows.append(
-        ("faceapi_ssd 512 (512x300 image)", *timeit(lambda: detect_ssd(ssd, image), args.repeat))
+        ("faceapi_ssd 512 (512x300 image)", *time_ms(lambda: detect_ssd(ssd, image), args.repeat))
     )
     rows.append(
-        ("faceapi_ssd 512 (1280x750 image)", *timeit(lambda: detect_ssd(ssd, big), args.repeat))
+        ("faceapi_ssd 512 (1280x750 image)", *time_ms(lambda: detect_ssd(ssd, big), args.repeat))
     )
     ref = json.loads((DATA / "reference.json").read_text())
     boxes = _xyxy([f["box"] for f in ref["images"][0]["faces"]])[:4]
@@ -144,8 +133,8 @@ def main() -> None:
     ):
         rec = FaceApiRecognizer(landmark_model=model, expression_crop=crop)
         model = f"{model}, expression_crop={crop}"
-        med1, p951 = timeit(lambda r=rec: r.predict(image, boxes[:1]), args.repeat)
-        med4, p954 = timeit(lambda r=rec: r.predict(image, boxes), args.repeat)
+        med1, p951 = time_ms(lambda r=rec: r.predict(image, boxes[:1]), args.repeat)
+        med4, p954 = time_ms(lambda r=rec: r.predict(image, boxes), args.repeat)
         rows.append((f"recogniser {model}, 1 face", med1, p951))
         rows.append((f"recogniser {model}, 4 faces (per face)", med4 / 4, p954 / 4))
     print(f"\nlatency (ms), {args.repeat} runs after a warm-up:")

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from emotionaldan_ros.benchmarking import describe
 from emotionaldan_ros.core.checkpoint import save_checkpoint
 from emotionaldan_ros.core.dan_recognizer import DANRecognizer
 from emotionaldan_ros.core.export import export_onnx
 from emotionaldan_ros.core.labels import emotion_names
 from emotionaldan_ros.core.model import create_model
-from emotionaldan_ros.machine import describe
 
 
 def parse_model(spec: str) -> tuple[str, dict]:

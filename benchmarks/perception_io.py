@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import array
 import sys
-import time
 
 import cv2
 import numpy as np
 
+from emotionaldan_ros.benchmarking import describe_line, time_ms
 from emotionaldan_ros.core.detection.haar import HaarDetector
 from emotionaldan_ros.core.detection.tracker import IouTracker
 from emotionaldan_ros.core.image_codec import (
@@ -24,17 +24,6 @@ from emotionaldan_ros.core.image_codec import (
     to_bgr8,
 )
 from emotionaldan_ros.core.sources import open_source
-from emotionaldan_ros.machine import describe_line
-
-
-def timeit(fn, repeat: int) -> tuple[float, float]:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3, float(np.percentile(times, 95)) * 1e3
 
 
 def machine() -> str:
@@ -52,7 +41,7 @@ def main() -> None:
     results: list[tuple[str, float, float]] = []
 
     def add(name, fn, repeat=args.repeat):
-        results.append((name, *timeit(fn, repeat)))
+        results.append((name, *time_ms(fn, repeat)))
 
     for encoding in ("bgr8", "rgb8", "mono16", "yuv422"):
         if encoding == "bgr8":

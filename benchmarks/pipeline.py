@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import torch
 
+from emotionaldan_ros.benchmarking import header as machine_header
 from emotionaldan_ros.core.detection import DEFAULT_DETECTOR
 from emotionaldan_ros.core.sources import demo_dir
-from emotionaldan_ros.machine import header as machine_header
 from emotionaldan_ros.rosenv import apply_ros_defaults
 
 # Demo frames with a known number of faces (see assets/demo/manifest.json).

@@ -1,12 +1,16 @@
-"""Describe the machine a benchmark ran on (printed with every figure)."""
+"""Shared pieces of the benchmark scripts: machine description and a small timer."""
 
 from __future__ import annotations
 
 import os
 import platform
 import sys
+import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+
+import numpy as np
 
 
 def cpu_model() -> str:
@@ -49,3 +53,14 @@ def header(title: str) -> str:
     machine = describe_line()
     command = " ".join([os.path.relpath(sys.argv[0]) if sys.argv else "", *sys.argv[1:]])
     return f"# {title}\nmachine: {machine}\ncommand: python {command}"
+
+
+def time_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median and 95th-percentile wall time of `fn()` in ms, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e3, float(np.percentile(times, 95)) * 1e3
