@@ -168,3 +168,29 @@ def test_detector_node_publishes_new_faces_after_min_hits():
             assert ros.spin_until(lambda k=k: len(faces) >= k)
         assert faces[0].faces == []  # seen once: not confirmed yet
         assert len(faces[1].faces) == 1
+
+
+@pytest.mark.parametrize(
+    ("detector", "size", "ok"),
+    [("faceapi_tiny", 320, True), ("haar", 320, True), ("faceapi_tiny", 100, False)],
+)
+def test_detector_input_size_reaches_the_detector_or_fails_configure(detector, size, ok):
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    with RosHarness() as ros:
+        node = ros.add(
+            FaceDetectorNode(
+                context=ros.context,
+                parameter_overrides=[
+                    Parameter("detector", value=detector),
+                    Parameter("input_size", value=size),
+                ],
+            )
+        )
+        result = node.trigger_configure()
+        assert (result == TransitionCallbackReturn.SUCCESS) is ok
+        if ok:
+            assert size in (
+                getattr(node.detector, "input_size", None),
+                getattr(node.detector, "max_side", None),
+            )

@@ -26,6 +26,14 @@ PARAMS = (
         check=lambda v: None if v in list_detectors() else f"unknown detector {v!r}",
         read_only=True,
     ),
+    ParamSpec(
+        "input_size",
+        0,
+        "Size the detector works at, px (faceapi_tiny: multiple of 32, e.g. 320/416/512; "
+        "faceapi_ssd: 512; haar: longest image side); 0 = the detector's default",
+        range=(0, 4096),
+        read_only=True,
+    ),
     ParamSpec("min_face_size", 40, "Smallest face side in pixels", range=(8, 4096)),
     ParamSpec("max_faces", 8, "Keep at most this many faces (highest scores)", range=(1, 64)),
     ParamSpec("score_threshold", 0.5, "Drop faces scoring below this", range=(0.0, 1.0)),
@@ -54,11 +62,13 @@ class FaceDetectorNode(ModelNode):
         """Build the detector (loads its weights), the tracker and the publisher."""
         p = self.params
         try:
+            size = {"input_size": p["input_size"]} if p["input_size"] else {}
             self.detector = create_detector(
                 p["detector"],
                 min_face_size=p["min_face_size"],
                 max_faces=p["max_faces"],
                 score_threshold=p["score_threshold"],
+                **size,
             )
         except Exception as exc:
             raise RuntimeError(f"cannot create detector {p['detector']!r}: {exc}") from exc

@@ -64,6 +64,8 @@ class HaarDetector:
         max_side: if > 0, shrink images whose longer side exceeds this before detection (boxes
             are mapped back): ~(side / max_side)² faster, but faces smaller than about
             24 · side / max_side pixels (the cascade window) are no longer found.
+        input_size: the name the other detectors use for the size they work at; here it is
+            `max_side` (used when `max_side` is 0).
     """
 
     name = "haar"
@@ -80,7 +82,9 @@ class HaarDetector:
         overlap_threshold: float = 0.5,
         equalize: bool = True,
         max_side: int = 0,
+        input_size: int = 0,
     ) -> None:
+        max_side = max_side or input_size
         _check_int("min_face_size", min_face_size, 1)
         _check_int("max_face_size", max_face_size, 0)
         if max_face_size and max_face_size < min_face_size:
