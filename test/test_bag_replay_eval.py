@@ -102,6 +102,9 @@ def test_replay_eval_through_the_cabin_graph(tmp_path, labelled_bag, monkeypatch
             str(out),
             "--settle",
             "5",
+            # half speed (2.5 fps): a loaded 2-core CI machine still answers (nearly) every frame
+            "--rate",
+            "0.5",
             "--set",
             "emotionaldan.backend=python:h5_marker_stub:make",
             "--set",
