@@ -37,6 +37,7 @@ from torch import Tensor
 from emotionaldan_ros.core import alignment
 from emotionaldan_ros.core.data.augment import (
     FLIP_PERM_68,
+    augment_options,
     compose,
     flip_matrix,
     similarity_about,
@@ -319,17 +320,7 @@ class DistillAugment:
     @classmethod
     def from_dict(cls, values: dict | None) -> DistillAugment:
         """Build from a mapping; unknown keys or negative strengths raise ValueError."""
-        values = dict(values or {})
-        unknown = set(values) - set(asdict(cls()))
-        if unknown:
-            raise ValueError(f"unknown augmentation option(s): {sorted(unknown)}")
-        aug = cls(**{k: float(v) for k, v in values.items()})
-        if min(asdict(aug).values()) < 0 or aug.scale >= 1.0:
-            raise ValueError(f"augmentation strengths must be >= 0 (scale < 1): {aug}")
-        probs = [v for k, v in asdict(aug).items() if k.endswith("_prob")]
-        if max(probs) > 1.0:
-            raise ValueError(f"probabilities must be <= 1: {aug}")
-        return aug
+        return augment_options(cls, values)
 
     @classmethod
     def none(cls) -> DistillAugment:

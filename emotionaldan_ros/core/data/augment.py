@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from emotionaldan_ros.core.mean_shape import MIRROR_68
+
+T = TypeVar("T")
 
 # Index i of a mirrored face is point FLIP_PERM_68[i] of the original (iBUG 68, 0-based). One
 # table for the whole project: the mean-shape code uses it too.
@@ -52,16 +55,28 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, values: dict | None) -> AugmentConfig:
         """Build from a config mapping; unknown keys raise ValueError naming them."""
-        values = dict(values or {})
-        unknown = set(values) - set(asdict(cls()))
-        if unknown:
-            raise ValueError(f"unknown augmentation option(s): {sorted(unknown)}")
-        cfg = cls(**{k: float(v) for k, v in values.items()})
-        if not 0.0 <= cfg.flip_prob <= 1.0:
-            raise ValueError(f"flip_prob must be in [0, 1], got {cfg.flip_prob}")
-        if min(asdict(cfg).values()) < 0 or cfg.scale >= 1.0:
-            raise ValueError(f"augmentation strengths must be >= 0 (scale < 1): {cfg}")
-        return cfg
+        return augment_options(cls, values)
+
+
+def augment_options(cls: type[T], values: dict | None) -> T:
+    """Build an augmentation dataclass of floats from a config mapping, validated.
+
+    Raises:
+        ValueError: an unknown key, a negative strength, `scale` >= 1, or a `*_prob` field
+            outside [0, 1].
+    """
+    values = dict(values or {})
+    unknown = set(values) - set(asdict(cls()))
+    if unknown:
+        raise ValueError(f"unknown augmentation option(s): {sorted(unknown)}")
+    cfg = cls(**{k: float(v) for k, v in values.items()})
+    fields = asdict(cfg)
+    for name, value in fields.items():
+        if name.endswith("_prob") and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
+    if min(fields.values()) < 0 or cfg.scale >= 1.0:
+        raise ValueError(f"augmentation strengths must be >= 0 (scale < 1): {cfg}")
+    return cfg
 
 
 def _as3(mat: np.ndarray) -> np.ndarray:
