@@ -192,14 +192,7 @@ class DANRecognizer:
 
             data = onnx_bytes(model.cpu(), slim_header(header, path.name))
             session = _ort_session(data, path, num_threads, None)
-            return cls(
-                None,
-                tuple(header["classes"]),
-                surprise_valence=surprise_valence,
-                crop=header["crop"],
-                name=f"{name}:onnxruntime",
-                runner=_OrtRunner(session),
-            )
+            return cls._on_ort(session, header, f"{name}:onnxruntime", surprise_valence)
         return cls(model, tuple(header["classes"]), device, surprise_valence, header["crop"], name)
 
     @classmethod
@@ -228,12 +221,20 @@ class DANRecognizer:
         path = verify_file(Path(path), expected_sha256)
         session = _ort_session(str(path), path, num_threads, providers)
         header = json.loads(session.get_modelmeta().custom_metadata_map["emotionaldan"])
+        name = f"{header['model']['name']}:{path.name}:onnxruntime"
+        return cls._on_ort(session, header, name, surprise_valence)
+
+    @classmethod
+    def _on_ort(
+        cls, session: object, header: dict, name: str, surprise_valence: str
+    ) -> DANRecognizer:
+        """A recogniser whose network runs in an ONNX Runtime session."""
         return cls(
             None,
             tuple(header["classes"]),
             surprise_valence=surprise_valence,
             crop=header["crop"],
-            name=f"{header['model']['name']}:{path.name}:onnxruntime",
+            name=name,
             runner=_OrtRunner(session),
         )
 
