@@ -69,17 +69,6 @@ CABIN_NODES: tuple[NodeSpec, ...] = (
     ),
 )
 
-# Topics relative to the graph's namespace (default /cabin).
-TOPICS = {
-    "image": "camera/image_raw",
-    "camera_info": "camera/camera_info",
-    "faces": "faces",
-    "emotion": "emotion",
-    "landmarks": "landmarks",
-    "debug_image": "debug_image",
-    "passenger_alert": "passenger_alert",
-}
-
 
 def cabin_nodes(camera: bool = True) -> tuple[NodeSpec, ...]:
     """The graph's nodes; without the camera when frames come from elsewhere (a bag player)."""

@@ -20,15 +20,6 @@ def test_bounded_and_evictions_counted():
     assert p.add_b(4, "f4") == (4, "f4")
 
 
-def test_drop_older_than():
-    p = StampPairer(8)
-    p.add_a(1, "a")
-    p.add_b(2, "b")
-    p.add_a(5, "c")
-    assert p.drop_older_than(5) == 2
-    assert p.add_b(5, "x") == ("c", "x")
-
-
 def test_capacity_validated():
     with pytest.raises(ValueError, match="capacity"):
         StampPairer(0)

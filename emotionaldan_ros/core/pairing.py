@@ -39,15 +39,6 @@ class StampPairer(Generic[A, B]):
         self.evicted_b += self._put(self._b, key, item)
         return None
 
-    def drop_older_than(self, key: int) -> int:
-        """Forget entries stamped before `key` (they can no longer be paired); return count."""
-        n = 0
-        for cache in (self._a, self._b):
-            for k in [k for k in cache if k < key]:
-                del cache[k]
-                n += 1
-        return n
-
     def _put(self, cache: OrderedDict, key: int, item: object) -> int:
         cache[key] = item
         cache.move_to_end(key)
