@@ -43,6 +43,7 @@ setup(
             "emotionaldan-convert-faceapi = emotionaldan_ros.cli.convert_faceapi:main",
             "emotionaldan-bag = emotionaldan_ros.bag.cli:main",
             "emotionaldan-distill = emotionaldan_ros.cli.distill:main",
+            "emotionaldan-cache = emotionaldan_ros.cli.cache:main",
         ],
     },
 )

@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 
 from emotionaldan_ros.benchmarking import header
-from emotionaldan_ros.core.distill import box_iou, read_image, read_pts, shape_box
 from emotionaldan_ros.core.metrics import nme
+from emotionaldan_ros.training.distill import box_iou, read_image, read_pts, shape_box
 
 TARGET = 0.08
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")

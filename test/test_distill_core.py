@@ -1,4 +1,4 @@
-"""Distillation (core/distill.py, cli/distill.py): metrics on hand-made cases, a tiny real run."""
+"""Distillation (training/distill.py, cli/distill.py): hand-made metric cases, a tiny real run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from emotionaldan_ros.cli.distill import verdict
-from emotionaldan_ros.core import distill
 from emotionaldan_ros.core.recognizer import Prediction
+from emotionaldan_ros.training import distill
 
 FIXTURES = Path(__file__).parent / "data" / "detection"
 

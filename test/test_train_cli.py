@@ -15,7 +15,7 @@ from emotionaldan_ros.cli import evaluate as eval_cli
 from emotionaldan_ros.cli import train as train_cli
 from emotionaldan_ros.core.checkpoint import load_checkpoint
 from emotionaldan_ros.core.mean_shape import load_default_mean_shape
-from emotionaldan_ros.core.train import load_config
+from emotionaldan_ros.training.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -151,7 +151,7 @@ def test_shipped_configs_validate() -> None:
 
 
 def test_balanced_sampler_equalises_classes_per_rank_and_epoch() -> None:
-    from emotionaldan_ros.core.train import BalancedSampler
+    from emotionaldan_ros.training.data import BalancedSampler
 
     labels = np.array([1] * 90 + [2] * 9 + [6] * 1 + [-1] * 10)
     s = BalancedSampler(labels, seed=3)
@@ -174,7 +174,7 @@ def test_balanced_sampler_equalises_classes_per_rank_and_epoch() -> None:
 def test_init_from_copies_matching_weights(tmp_path: Path) -> None:
     from emotionaldan_ros.core.checkpoint import save_checkpoint
     from emotionaldan_ros.core.model import create_model
-    from emotionaldan_ros.core.train import init_weights
+    from emotionaldan_ros.training.optim import init_weights
 
     torch.manual_seed(0)
     dan = create_model("dan", width=0.125)
@@ -194,16 +194,20 @@ def test_init_from_copies_matching_weights(tmp_path: Path) -> None:
 
 def test_mixed_precision_path_runs(tmp_path: Path) -> None:
     """The autocast branch (bf16 on GPUs) through the DAN connection layers, exercised on CPU."""
-    from emotionaldan_ros.core import train as T
+    from emotionaldan_ros.training.data import build_datasets, make_loader
+    from emotionaldan_ros.training.loop import train_one_epoch, validate
+    from emotionaldan_ros.training.optim import build_model, check_phases
+    from emotionaldan_ros.training.runtime import Runtime
+    from emotionaldan_ros.training.train import _prepare_phase
 
     cfg = load_config(_tiny_config(tmp_path), ["max_steps_per_epoch=1"])
-    rt = T.Runtime(torch.device("cpu"), amp_dtype=torch.bfloat16)
-    train_ds, val_ds, _ = T.build_datasets(cfg)
-    model = T.build_model(cfg, None)
-    loader = T.make_loader(train_ds, cfg, rt, train=True)
-    for phase in T.check_phases(cfg, model):
-        wrapped, optimizer, _ = T._prepare_phase(model, phase, cfg, rt)
-        stats = T.train_one_epoch(wrapped, loader, optimizer, phase, cfg, rt)
+    rt = Runtime(torch.device("cpu"), amp_dtype=torch.bfloat16)
+    train_ds, val_ds, _ = build_datasets(cfg)
+    model = build_model(cfg, None)
+    loader = make_loader(train_ds, cfg, rt, train=True)
+    for phase in check_phases(cfg, model):
+        wrapped, optimizer, _ = _prepare_phase(model, phase, cfg, rt)
+        stats = train_one_epoch(wrapped, loader, optimizer, phase, cfg, rt)
         assert np.isfinite(stats["loss"]) and np.isfinite(stats["nme"])
-    val = T.validate(model, T.make_loader(val_ds, cfg, rt, train=False), phase, cfg, rt)
+    val = validate(model, make_loader(val_ds, cfg, rt, train=False), phase, cfg, rt)
     assert np.isfinite(val["loss"]) and 0.0 <= val["accuracy"] <= 1.0

@@ -42,9 +42,9 @@ def verdict(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _teacher_targets(cfg: dict[str, Any], root: Path | None, rebuild: bool) -> dict:
-    from emotionaldan_ros.core import distill
     from emotionaldan_ros.core.backends import create_recognizer
     from emotionaldan_ros.core.detection import create_detector
+    from emotionaldan_ros.training import distill
 
     path = Path(cfg["targets"])
     photos = distill.read_manifest(cfg, root)
@@ -68,7 +68,7 @@ def _teacher_targets(cfg: dict[str, Any], root: Path | None, rebuild: bool) -> d
 
 
 def _split_summary(targets: dict) -> dict[str, Any]:
-    from emotionaldan_ros.core.distill import SPLITS, faces_of
+    from emotionaldan_ros.training.distill import SPLITS, faces_of
 
     out = {}
     for split in SPLITS:
@@ -82,7 +82,7 @@ def _split_summary(targets: dict) -> dict[str, Any]:
 
 def evaluate_all(recognizer: Any, targets: dict) -> dict[str, Any]:
     """Held-out (`test`) metrics with the boxes of every detector of the targets."""
-    from emotionaldan_ros.core.distill import evaluate, faces_of
+    from emotionaldan_ros.training.distill import evaluate, faces_of
 
     test = faces_of(targets, "test")
     out = {str(s): evaluate(recognizer, targets, test, str(s)) for s in targets["box_sources"]}
@@ -96,8 +96,8 @@ def constant_baseline(targets: dict) -> dict[str, Any]:
     A student is only useful if it beats this; with few faces it is often high (most faces in
     the photos are smiling).
     """
-    from emotionaldan_ros.core.distill import faces_of
     from emotionaldan_ros.core.labels import emotion_names
+    from emotionaldan_ros.training.distill import faces_of
 
     train, test = faces_of(targets, "train"), faces_of(targets, "test")
     if len(train) == 0 or len(test) == 0:
@@ -129,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from emotionaldan_ros.core import distill
     from emotionaldan_ros.core.checkpoint import save_checkpoint
     from emotionaldan_ros.core.dan_recognizer import DANRecognizer
+    from emotionaldan_ros.training import distill
 
     if not args.config.is_file():
         parser.error(f"config not found: {args.config}")
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.eval_only:
         out = Path(args.output or cfg.get("output", "distilled.safetensors"))
         meta = {
-            "trained_by": "emotionaldan-distill (core/distill.py)",
+            "trained_by": "emotionaldan-distill (training/distill.py)",
             "teacher": "face-api 1.7.15 face_landmark_68 + face_expression (converted)",
             "split": report["split"],
             "test": report["test"],

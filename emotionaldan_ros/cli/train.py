@@ -23,7 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from emotionaldan_ros.core.train import load_config, train
+from emotionaldan_ros.training.config import load_config
+from emotionaldan_ros.training.train import train
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
 """Dataset loaders and the torch `Dataset` of aligned 112x112 training tensors.
 
-Loaders: AffectNet, CK+, JAFFE, class folders / CSV (ISED and others), .pts, synthetic.
+Loaders: AffectNet, CK+, JAFFE, class folders / CSV (ISED and others), legend.csv
+(muxspace/facial_expressions), .pts, synthetic.
 
 `load_dataset(spec)` is the one entry point used by the training and evaluation CLIs; a spec is
 `"name:root"` (optionally `"name:root?key=value&key=value"`) or a mapping
@@ -52,6 +53,12 @@ def _csv(root: str, **kw: Any) -> SampleSet:
     return load_csv(root, **kw)
 
 
+def _legend(root: str, **kw: Any) -> SampleSet:
+    from emotionaldan_ros.core.data.legend import load_legend
+
+    return load_legend(root, **kw)
+
+
 def _pts(root: str, **kw: Any) -> SampleSet:
     from emotionaldan_ros.core.data.pts import load_pts_folder
 
@@ -71,6 +78,7 @@ DATASETS: dict[str, Callable[..., SampleSet]] = {
     "folder": _folder,
     "ised": _folder,  # ISED ships no standard tree: arrange it as class folders (docs/training.md)
     "csv": _csv,
+    "legend": _legend,  # muxspace/facial_expressions (data/legend.csv + images/)
     "pts": _pts,
     "synthetic": _synthetic,
 }

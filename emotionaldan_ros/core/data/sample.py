@@ -31,6 +31,8 @@ class FaceSample:
         landmarks: (68, 2) float32 iBUG-order landmarks in image pixels, or None.
         label: class index in DESIGN §2 order, or -1 for "no emotion label" (landmark-only data).
         source: dataset name ("affectnet", "ckplus", ...), kept for per-source statistics.
+        identity: who the face belongs to ("" = unknown), so that splits can keep each person
+            on one side (`split_by_identity`).
     """
 
     image: Path
@@ -38,6 +40,7 @@ class FaceSample:
     landmarks: np.ndarray | None = None
     label: int = -1
     source: str = ""
+    identity: str = ""
 
     def __post_init__(self) -> None:
         if self.box is not None:

@@ -67,15 +67,24 @@ def read_manifest(manifest_path: Path) -> list[tuple[list[str], list[WeightSpec]
         groups = json.loads(manifest_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise TfjsFormatError(f"cannot read TF.js manifest {manifest_path}: {exc}") from exc
+    return parse_manifest(groups, str(manifest_path))
+
+
+def parse_manifest(groups: object, where: str) -> list[tuple[list[str], list[WeightSpec]]]:
+    """Parse manifest groups already loaded from JSON (graph models embed them in model.json).
+
+    Raises:
+        TfjsFormatError: not a list of groups, or an entry with unknown dtype/quantisation.
+    """
     if not isinstance(groups, list):
-        raise TfjsFormatError(f"{manifest_path}: expected a list of weight groups")
+        raise TfjsFormatError(f"{where}: expected a list of weight groups")
     out = []
     for gi, group in enumerate(groups):
         try:
             paths = [str(p) for p in group["paths"]]
             specs = [_parse_spec(w) for w in group["weights"]]
         except (KeyError, TypeError, ValueError) as exc:
-            raise TfjsFormatError(f"{manifest_path}: bad weight group {gi}: {exc}") from exc
+            raise TfjsFormatError(f"{where}: bad weight group {gi}: {exc}") from exc
         out.append((paths, specs))
     return out
 
@@ -115,8 +124,15 @@ def decode_weight(spec: WeightSpec, raw: bytes) -> np.ndarray:
     return values.reshape(spec.shape)
 
 
-def load_tfjs_weights(manifest_path: Path) -> dict[str, np.ndarray]:
+def load_tfjs_weights(
+    manifest_path: Path, groups: list[tuple[list[str], list[WeightSpec]]] | None = None
+) -> dict[str, np.ndarray]:
     """Load and de-quantise every weight of a manifest (shards are looked up next to it).
+
+    Args:
+        manifest_path: the manifest file, or any file in the shards' folder when `groups` is
+            given (a graph model's model.json).
+        groups: parsed groups (`parse_manifest`) instead of reading `manifest_path`.
 
     Returns:
         {weight name: float32/int32 array} in manifest order.
@@ -125,7 +141,7 @@ def load_tfjs_weights(manifest_path: Path) -> dict[str, np.ndarray]:
         FileNotFoundError: a shard named by the manifest is missing.
         TfjsFormatError: the shards are shorter/longer than the manifest says, or names repeat.
     """
-    raw = load_tfjs_raw(manifest_path)
+    raw = load_tfjs_raw(manifest_path, groups)
     return {name: decode_weight(spec, data) for name, (spec, data) in raw.items()}
 
 
@@ -137,8 +153,14 @@ def stored_values(spec: WeightSpec, raw: bytes) -> np.ndarray:
     return stored.astype(spec.storage_dtype.newbyteorder("=")).reshape(spec.shape)
 
 
-def load_tfjs_raw(manifest_path: Path) -> dict[str, tuple[WeightSpec, bytes]]:
+def load_tfjs_raw(
+    manifest_path: Path, groups: list[tuple[list[str], list[WeightSpec]]] | None = None
+) -> dict[str, tuple[WeightSpec, bytes]]:
     """Split the shards of a manifest into {weight name: (spec, stored bytes)}.
+
+    Args:
+        manifest_path: see `load_tfjs_weights`.
+        groups: see `load_tfjs_weights`.
 
     Raises:
         FileNotFoundError: a shard named by the manifest is missing.
@@ -146,7 +168,7 @@ def load_tfjs_raw(manifest_path: Path) -> dict[str, tuple[WeightSpec, bytes]]:
     """
     manifest_path = Path(manifest_path)
     weights: dict[str, tuple[WeightSpec, bytes]] = {}
-    for paths, specs in read_manifest(manifest_path):
+    for paths, specs in read_manifest(manifest_path) if groups is None else groups:
         shard_files = [manifest_path.parent / p for p in paths]
         for f in shard_files:
             if not f.is_file():
