@@ -88,10 +88,14 @@ class Progress:
         }
 
 
-def score(metrics: Mapping[str, Any]) -> float:
-    """Higher-is-better model selection score: accuracy, else -NME, else -loss."""
-    if metrics.get("accuracy") is not None and metrics["accuracy"] == metrics["accuracy"]:
-        return float(metrics["accuracy"])
+def score(metrics: Mapping[str, Any], selection: str = "accuracy") -> float:
+    """Higher-is-better model selection score: `selection`, else -NME, else -loss.
+
+    `selection` is accuracy, macro_recall or macro_f1 (config key `selection`).
+    """
+    value = metrics.get(selection)
+    if value is not None and value == value:
+        return float(value)
     if "nme" in metrics:
         return -float(metrics["nme"])
     return -float(metrics.get("loss", math.inf))

@@ -12,6 +12,7 @@ import yaml
 from emotionaldan_ros.core.data.augment import AugmentConfig
 
 LOSSES = ("landmarks", "joint", "emotion")
+SELECTIONS = ("accuracy", "macro_recall", "macro_f1")
 
 # Defaults of every option; a YAML file and `--set key=value` overrides are merged on top.
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -23,7 +24,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "num_classes": 7,
     "surprise_valence": "positive",
     "progress": True,  # tqdm bars (rank 0 only)
-    "model": {"name": "emotionaldan", "num_stages": 2, "width": 1.0, "dropout": 0.5},
+    # None = the registered variant's own default (`create_model` drops None), so naming
+    # `emotionaldan_lite` alone gives its 1/8 width rather than an inherited 1.0.
+    "model": {"name": "emotionaldan", "num_stages": None, "width": None, "dropout": None},
     "data": {
         "train": [],  # dataset specs: "name:root[?k=v]" or {name, root, ...}
         "val": [],
@@ -35,7 +38,15 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "num_workers": 4,
         "mean_shape": "recompute",  # recompute (from training landmarks) | default
         "class_balanced": False,  # sample classes equally often (AffectNet is ~50% happy)
+        "class_balance_power": 1.0,  # sampling weight = class count^-power (0.5: sqrt balance)
+        "split": "random",  # how val_fraction is held out: random | identity (whole persons)
+        "cache": None,  # a face cache (emotionaldan-cache) instead of data.train images
+        "include": None,  # cache rows whose image path matches this regex (None = all)
+        "exclude": None,  # ... and not this one (e.g. a cross-database test part)
     },
+    # Soft targets: CE against (1 - soft_mix) * one-hot + soft_mix * (weighted teacher average).
+    "teacher": {"weights": {"faceapi": 0.0, "fer": 0.0}, "soft_mix": 0.0},
+    "selection": "accuracy",  # best.pt by val accuracy | macro_recall | macro_f1
     "augment": {},  # AugmentConfig fields; {} = defaults, null = off
     "loss": {"alpha": 0.4, "beta": 0.6},  # paper; the public code uses 0.5 / 0.5
     "optim": {
@@ -141,8 +152,19 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
     """Check values that would otherwise fail late (in the middle of a run)."""
     if cfg["num_classes"] not in (7, 8):
         raise ValueError(f"num_classes must be 7 or 8, got {cfg['num_classes']}")
-    if not cfg["data"]["train"]:
+    if not cfg["data"]["train"] and not cfg["data"]["cache"]:
         raise ValueError("data.train is empty: give at least one dataset (name:root)")
+    if cfg["data"]["split"] not in ("random", "identity"):
+        raise ValueError(f"data.split must be random or identity, got {cfg['data']['split']!r}")
+    if cfg["selection"] not in SELECTIONS:
+        raise ValueError(f"selection must be one of {SELECTIONS}, got {cfg['selection']!r}")
+    mix = float(cfg["teacher"]["soft_mix"])
+    if not 0.0 <= mix <= 1.0:
+        raise ValueError(f"teacher.soft_mix must be in [0, 1], got {mix}")
+    if mix > 0 and not any(float(w) > 0 for w in cfg["teacher"]["weights"].values()):
+        raise ValueError("teacher.soft_mix > 0 needs a teacher weight > 0")
+    if mix > 0 and not cfg["data"]["cache"]:
+        raise ValueError("teacher targets come from a face cache: set data.cache")
     if not cfg["phases"]:
         raise ValueError("phases is empty")
     for i, ph in enumerate(cfg["phases"]):

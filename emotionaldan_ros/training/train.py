@@ -110,6 +110,8 @@ def train(
         loaded = init_weights(model, Path(cfg["init_from"]))
         summaries.append(f"initialised {loaded} tensors from {cfg['init_from']}")
     model = model.to(rt.device)
+    if rt.device.type == "cpu":  # measured 1.5-2x faster training steps than NCHW on CPU
+        model = model.to(memory_format=torch.channels_last)
     phases = check_phases(cfg, model)
     if rt.is_main:
         for line in summaries:
@@ -184,9 +186,13 @@ def train(
                 log_fn(_epoch_line(desc, train_metrics, val_metrics))
                 with open(history_file, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(record) + "\n")
-                improved = final_phase and val_metrics and score(val_metrics) > progress.best
+                improved = (
+                    final_phase
+                    and val_metrics
+                    and score(val_metrics, cfg["selection"]) > progress.best
+                )
                 if improved:
-                    progress.best = score(val_metrics)
+                    progress.best = score(val_metrics, cfg["selection"])
                 if last_epoch:  # phase done: the next resume starts the next phase fresh
                     progress.phase += 1
                     progress.epoch_in_phase = 0
@@ -237,7 +243,7 @@ def train(
 
 def _epoch_line(desc: str, tr: Mapping[str, float], va: Mapping[str, Any]) -> str:
     def fmt(d: Mapping[str, Any]) -> str:
-        keys = ("loss", "nme", "acc", "accuracy", "macro_f1", "valence_accuracy")
+        keys = ("loss", "nme", "acc", "accuracy", "macro_recall", "macro_f1", "valence_accuracy")
         return " ".join(
             f"{k} {d[k]:.4f}" for k in keys if isinstance(d.get(k), float) and d[k] == d[k]
         )

@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
+import cv2
 import numpy as np
 
 from emotionaldan_ros.core.mean_shape import MIRROR_68
@@ -41,6 +42,9 @@ class AugmentConfig:
         contrast: maximum relative contrast change around the crop mean.
         gamma: maximum |log gamma| (gamma uniform in log space).
         noise_std: maximum Gaussian noise std, gray levels (uniform in [0, noise_std]).
+        downscale_prob: probability of a low-resolution rendition (down- then up-sampled), as
+            a small or distant face gives.
+        downscale_min: smallest down-sampling factor of that rendition (uniform in [min, 1]).
     """
 
     rotate_deg: float = 10.0
@@ -51,6 +55,8 @@ class AugmentConfig:
     contrast: float = 0.2
     gamma: float = 0.3
     noise_std: float = 4.0
+    downscale_prob: float = 0.0
+    downscale_min: float = 0.25
 
     @classmethod
     def from_dict(cls, values: dict | None) -> AugmentConfig:
@@ -76,6 +82,8 @@ def augment_options(cls: type[T], values: dict | None) -> T:
             raise ValueError(f"{name} must be in [0, 1], got {value}")
     if min(fields.values()) < 0 or cfg.scale >= 1.0:
         raise ValueError(f"augmentation strengths must be >= 0 (scale < 1): {cfg}")
+    if not 0.0 < fields.get("downscale_min", 1.0) <= 1.0:
+        raise ValueError(f"downscale_min must be in (0, 1], got {fields['downscale_min']}")
     return cfg
 
 
@@ -144,6 +152,13 @@ def photometric(crop: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) 
     through clipping and in combination with gamma and noise, so they are kept.
     """
     x = np.asarray(crop, dtype=np.float32)
+    if cfg.downscale_prob and rng.random() < cfg.downscale_prob:
+        h, w = x.shape
+        f = rng.uniform(cfg.downscale_min, 1.0)
+        small = cv2.resize(
+            x, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
+        )
+        x = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     if cfg.contrast:
         x = (x - x.mean()) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + x.mean()
     if cfg.brightness:

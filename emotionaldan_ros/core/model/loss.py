@@ -64,6 +64,7 @@ def joint_loss(
     alpha: float = 0.4,
     beta: float = 0.6,
     landmark_mask: Tensor | None = None,
+    targets: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """EmotionalDAN's joint loss `alpha · NME_interpupil + beta · CE`.
 
@@ -76,6 +77,9 @@ def joint_loss(
         alpha: weight of the landmark term.
         beta: weight of the emotion term.
         landmark_mask: optional (B,) bool, False where a sample has no landmarks.
+        targets: optional (B, C) target distributions (a hard label mixed with a teacher's
+            soft prediction); the CE term is then `-sum(t · log softmax)` over the rows whose
+            target is not all zero, and `labels` only count them.
 
     Returns:
         The scalar loss and detached parts {"loss", "nme", "ce", "n_landmarks", "n_labels"}. A
@@ -101,7 +105,15 @@ def joint_loss(
         n_lm = torch.zeros((), dtype=torch.long)
         nme_term = None
 
-    if logits is not None and labels is not None:
+    if logits is not None and targets is not None:
+        has = targets.sum(dim=1) > 0
+        n_cls = has.sum()
+        if n_cls > 0:
+            logp = F.log_softmax(logits[has], dim=1)
+            ce_term = -(targets[has].to(logp.dtype) * logp).sum(dim=1).mean()
+        else:
+            ce_term = logits.sum() * 0.0
+    elif logits is not None and labels is not None:
         labels = labels.to(torch.long)
         n_cls = (labels != IGNORE_LABEL).sum()
         if n_cls > 0:
