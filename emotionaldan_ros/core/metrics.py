@@ -142,6 +142,9 @@ def nme(pred: np.ndarray, gt: np.ndarray, norm: str = "interocular") -> np.ndarr
     return np.linalg.norm(pred - gt, axis=2).mean(axis=1) / d
 
 
+NO_FACE = -1  # y_pred of a face the pipeline did not find: counted as wrong
+
+
 def classification_summary(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -150,29 +153,39 @@ def classification_summary(
 ) -> dict[str, Any]:
     """All classification figures of one (model, test set) pair, JSON-ready.
 
+    A prediction of `NO_FACE` (-1: the detector missed the face) is wrong in accuracy and
+    recall; it is in no confusion-matrix column and counted in `missed` instead.
+
     Returns:
         dict with n, accuracy, macro_f1, per_class_recall (name → value or None), confusion
-        (list of lists), and the 3-class counterparts valence_accuracy, valence_macro_f1,
-        valence_confusion, valence_mapping (text).
+        (list of lists), missed, and the 3-class counterparts valence_accuracy,
+        valence_macro_f1, valence_confusion, valence_mapping (text).
     """
     classes = tuple(classes)
     t, p = _labels(y_true, y_pred)
-    cm = confusion_matrix(t, p, len(classes))
+    found = p != NO_FACE
+    cm = confusion_matrix(t[found], p[found], len(classes))
     vt, vp = to_valence_labels(t, classes, surprise), to_valence_labels(p, classes, surprise)
-    vcm = confusion_matrix(vt, vp, len(VALENCES))
+    vcm = confusion_matrix(vt[found], vp[found], len(VALENCES))
 
     def _nan_to_none(values: np.ndarray, names: Sequence[str]) -> dict[str, float | None]:
         return {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, values, strict=True)}
+
+    def _recall(m: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        support = np.bincount(truth, minlength=m.shape[0]).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(support > 0, np.diag(m) / support, np.nan)
 
     return {
         "n": int(t.size),
         "accuracy": accuracy(t, p),
         "macro_f1": macro_f1(cm),
-        "per_class_recall": _nan_to_none(per_class_recall(cm), classes),
+        "per_class_recall": _nan_to_none(_recall(cm, t), classes),
         "confusion": cm.tolist(),
+        "missed": int((~found).sum()),
         "valence_accuracy": accuracy(vt, vp),
         "valence_macro_f1": macro_f1(vcm),
-        "valence_per_class_recall": _nan_to_none(per_class_recall(vcm), VALENCES),
+        "valence_per_class_recall": _nan_to_none(_recall(vcm, vt), VALENCES),
         "valence_confusion": vcm.tolist(),
         "valence_mapping": valence_mapping_text(classes, surprise),
     }

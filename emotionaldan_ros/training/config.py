@@ -43,6 +43,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "cache": None,  # a face cache (emotionaldan-cache) instead of data.train images
         "include": None,  # cache rows whose image path matches this regex (None = all)
         "exclude": None,  # ... and not this one (e.g. a cross-database test part)
+        "test": {},  # name: regex of cache rows never trained on (emotionaldan-eval --protocol)
     },
     # Soft targets: CE against (1 - soft_mix) * one-hot + soft_mix * (weighted teacher average).
     "teacher": {"weights": {"faceapi": 0.0, "fer": 0.0}, "soft_mix": 0.0},
@@ -72,7 +73,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
-_OPEN_SECTIONS = ("model", "augment")  # free keys: model kwargs / checked by AugmentConfig
+# Sections with free keys: model kwargs, AugmentConfig fields (checked there), test-set names.
+_OPEN_SECTIONS = ("model", "augment", "data.test")
+
+
+def _is_open(path: str) -> bool:
+    """Whether `path` ("a.b." or "a.b") lies inside a section with free keys."""
+    path = path.rstrip(".")
+    return any(path == s or path.startswith(s + ".") for s in _OPEN_SECTIONS)
 
 
 def merge_config(base: Mapping[str, Any], update: Mapping[str, Any], path: str = "") -> dict:
@@ -84,7 +92,7 @@ def merge_config(base: Mapping[str, Any], update: Mapping[str, Any], path: str =
     out = copy.deepcopy(dict(base))
     for key, value in update.items():
         where = f"{path}{key}"
-        if key not in out and path.split(".")[0] not in _OPEN_SECTIONS:
+        if key not in out and not _is_open(path):
             raise ValueError(f"unknown config option {where!r}")
         if isinstance(out.get(key), dict) and isinstance(value, Mapping):
             out[key] = merge_config(out[key], value, f"{where}.")
@@ -116,7 +124,8 @@ def set_option(cfg: dict, assignment: str) -> None:
             else:
                 node = node[int(part)]
         elif isinstance(node, dict):
-            if part not in node and not (last and parts[0] in (*_OPEN_SECTIONS, "phases")):
+            parent = ".".join(parts[:depth])
+            if part not in node and not (last and (_is_open(parent) or parts[0] == "phases")):
                 raise ValueError(f"override {assignment!r}: unknown option {key.strip()!r}")
             if last:
                 node[part] = yaml.safe_load(text)

@@ -89,24 +89,11 @@ def build_cached_datasets(cfg: Mapping[str, Any]) -> tuple[Dataset, Dataset | No
     `data.val_fraction` of them is held out (`data.split`: whole identities or at random).
     """
     from emotionaldan_ros.training.cache import load_cache
-    from emotionaldan_ros.training.cached import (
-        CachedFaceDataset,
-        select_rows,
-        teacher_targets,
-    )
+    from emotionaldan_ros.training.cached import CachedFaceDataset, teacher_targets
 
     data, n_cls = cfg["data"], cfg["num_classes"]
     cache = load_cache(data["cache"])
-    rows = select_rows(cache, data["include"], data["exclude"])
-    if rows.size == 0:
-        raise ValueError(f"{data['cache']}: no cache row matches include/exclude")
-    fraction = float(data["val_fraction"])
-    if data["split"] == "identity":
-        train_rows, val_rows = _identity_split_rows(cache, rows, fraction, cfg["seed"])
-    else:
-        order = np.random.default_rng(cfg["seed"]).permutation(rows)
-        n_val = round(rows.size * fraction)
-        train_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
+    train_rows, val_rows = split_rows(cfg, cache)
     targets = teacher_targets(cache, cfg["teacher"]["weights"], n_cls)
     mix = float(cfg["teacher"]["soft_mix"])
     aug = None if cfg["augment"] is None else AugmentConfig.from_dict(cfg["augment"])
@@ -130,6 +117,33 @@ def build_cached_datasets(cfg: Mapping[str, Any]) -> tuple[Dataset, Dataset | No
     if mix:
         summaries.append(f"soft targets: mix {mix}, teachers {dict(cfg['teacher']['weights'])}")
     return train_ds, val_ds, summaries
+
+
+def split_rows(
+    cfg: Mapping[str, Any], cache: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, val rows) of a cache under `data.include` / `exclude` / `test` / `split`.
+
+    Rows of the `data.test` sets are never training or validation rows, whatever `include`
+    says. The same config always gives the same rows (evaluation re-derives them).
+
+    Raises:
+        ValueError: no row left.
+    """
+    from emotionaldan_ros.training.cached import select_rows
+
+    data = cfg["data"]
+    rows = select_rows(cache, data["include"], data["exclude"])
+    for pattern in (data.get("test") or {}).values():
+        rows = np.setdiff1d(rows, select_rows(cache, pattern))
+    if rows.size == 0:
+        raise ValueError(f"{data['cache']}: no cache row matches include/exclude")
+    fraction = float(data["val_fraction"])
+    if data["split"] == "identity":
+        return _identity_split_rows(cache, rows, fraction, cfg["seed"])
+    order = np.random.default_rng(cfg["seed"]).permutation(rows)
+    n_val = round(rows.size * fraction)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def _identity_split_rows(

@@ -22,6 +22,13 @@ from emotionaldan_ros.core.data.folder import class_index
 from emotionaldan_ros.core.data.sample import FaceSample, SampleSet, require_dir
 
 LEGEND_FILE = Path("data") / "legend.csv"
+# The two source databases inside the set, told apart by their file names: LFW photos
+# (`First_Last_0001.jpg`) and Indian-movie crops (`Name_12.jpg`).
+SUBSETS = {
+    "all": re.compile(r""),
+    "lfw": re.compile(r"_\d{4}\.jpg$", re.IGNORECASE),
+    "movies": re.compile(r"[a-z]_\d{1,3}\.jpg$", re.IGNORECASE),
+}
 _TRAILING_NUMBER = re.compile(r"[_\- ]*\d+[a-z]?$", re.IGNORECASE)
 
 
@@ -42,6 +49,7 @@ def load_legend(
     num_classes: int = 7,
     csv_file: str | None = None,
     name: str = "facial_expressions",
+    subset: str = "all",
 ) -> SampleSet:
     """Read a `legend.csv` dataset (see the module docstring).
 
@@ -50,12 +58,16 @@ def load_legend(
         num_classes: 7 (contempt dropped) or 8.
         csv_file: another CSV of the same columns, relative to `root` (default data/legend.csv).
         name: dataset name in reports.
+        subset: "all", "lfw" or "movies" (see `SUBSETS`). The movies part, used as a
+            cross-database test set, leaves out people who also appear in the LFW part.
 
     Raises:
         FileNotFoundError: root or the CSV missing.
         ValueError: no usable row, or a row with an unknown label (file and line named).
     """
     root = require_dir(root, name)
+    if subset not in SUBSETS:
+        raise ValueError(f"{name}: subset must be one of {sorted(SUBSETS)}, got {subset!r}")
     path = root / (csv_file or LEGEND_FILE)
     if not path.is_file():
         raise FileNotFoundError(f"{name}: {path} not found (expected ROOT/data/legend.csv)")
@@ -88,6 +100,19 @@ def load_legend(
             continue
         seen.add(file_name.lower())
         samples.append(FaceSample(image, None, None, label, name, identity_of(file_name)))
+    if subset != "all":
+        lfw_people = {s.identity for s in samples if SUBSETS["lfw"].search(s.image.name)}
+        kept = [s for s in samples if SUBSETS[subset].search(s.image.name)]
+        if subset == "movies":
+            overlap = [s for s in kept if s.identity in lfw_people]
+            if overlap:
+                dropped["person also in the lfw part"] = len(overlap)
+            kept = [s for s in kept if s.identity not in lfw_people]
+        dropped[f"not in subset {subset}"] = (
+            len(samples) - len(kept) - dropped.get("person also in the lfw part", 0)
+        )
+        samples = kept
+        name = f"{name}-{subset}"
     if not samples:
         raise ValueError(f"no usable rows in {path} (dropped: {dropped or 'none'})")
     return SampleSet(name, samples, num_classes, dropped)
