@@ -42,23 +42,28 @@ def person_key(identity: object) -> str:
 def protocol_sets(
     cfg: Mapping[str, Any], cache: Mapping[str, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """{set name: cache rows} for "val" and every `data.test` set, plus notes for the report."""
+    """{set name: cache rows} for "val" and every non-empty `data.test` set, plus report notes.
+
+    The notes are one per kept set, in order, then one per set left out as empty.
+    """
     from emotionaldan_ros.training.cached import select_rows
     from emotionaldan_ros.training.data import split_rows
 
     train_rows, val_rows = split_rows(cfg, cache)
     seen = {person_key(i) for i in cache["identity"][np.concatenate([train_rows, val_rows])]}
     sets = {"val": val_rows}
-    notes = [f"val: {val_rows.size} faces of people held out of training ({cfg['data']['split']})"]
+    notes = {"val": f"val: {val_rows.size} faces of people held out of training"}
     for name, pattern in (cfg["data"].get("test") or {}).items():
         rows = select_rows(cache, pattern)
         overlap = np.array([person_key(i) in seen for i in cache["identity"][rows]], bool)
         sets[name] = rows[~overlap]
-        notes.append(
+        notes[name] = (
             f"{name}: {int((~overlap).sum())} faces never trained on "
             f"({int(overlap.sum())} removed: their people are in the training data)"
         )
-    return sets, notes
+    extra = [f"{k}: no face left, not evaluated" for k, r in sets.items() if r.size == 0]
+    kept = {k: r for k, r in sets.items() if r.size}
+    return kept, [notes[k] for k in kept] + extra
 
 
 def model_crops(cache: Mapping[str, np.ndarray], rows: np.ndarray, size: int) -> np.ndarray:
@@ -157,7 +162,11 @@ def evaluate_protocol(
         "models": names,
         "datasets": list(sets),
         "dataset_summaries": [
-            f"{note} [{counts(rows)}]" for note, rows in zip(notes, sets.values(), strict=True)
+            *(
+                f"{note} [{counts(rows)}]"
+                for note, rows in zip(notes, sets.values(), strict=False)
+            ),
+            *notes[len(sets) :],
         ],
         "num_classes": int(cfg["num_classes"]),
         "valence_mapping": valence_mapping_text(classes, surprise),

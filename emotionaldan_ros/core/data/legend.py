@@ -88,17 +88,17 @@ def load_legend(
         label = class_index(label_text, 8)
         if label is None:
             raise ValueError(f"{where}: unknown emotion {label_text!r}")
+        if file_name.lower() in seen:  # one label per image (the first): no double counting
+            dropped["duplicate row"] = dropped.get("duplicate row", 0) + 1
+            continue
+        seen.add(file_name.lower())
         if label >= num_classes:
             dropped["contempt"] = dropped.get("contempt", 0) + 1
-            continue
-        if file_name.lower() in seen:  # one label per image: a repeated row would count twice
-            dropped["duplicate row"] = dropped.get("duplicate row", 0) + 1
             continue
         image = images / file_name
         if "/" in file_name or "\\" in file_name or not image.is_file():
             dropped["missing image"] = dropped.get("missing image", 0) + 1
             continue
-        seen.add(file_name.lower())
         samples.append(FaceSample(image, None, None, label, name, identity_of(file_name)))
     if subset != "all":
         lfw_people = {s.identity for s in samples if SUBSETS["lfw"].search(s.image.name)}
