@@ -70,6 +70,41 @@ CABIN_NODES: tuple[NodeSpec, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class TopicQos:
+    """QoS a cabin node offers on one of its topics.
+
+    The nodes' QoS constants live in nodes/common.py; test_bag_compat checks that both agree.
+    DDS discovery does not carry the history depth, so the recorder stores these depths for the
+    graph's own topics (as a rosbag2 recording of the graph would, with the real profiles).
+    """
+
+    reliable: bool
+    transient_local: bool
+    depth: int
+
+
+# Topic name relative to the graph's namespace → the QoS its publisher offers.
+TOPIC_QOS: dict[str, TopicQos] = {
+    "camera/image_raw": TopicQos(True, False, 1),
+    "camera/image_raw/compressed": TopicQos(True, False, 1),
+    "camera/camera_info": TopicQos(True, False, 1),
+    "faces": TopicQos(True, False, 4),
+    "emotion": TopicQos(True, False, 4),
+    "landmarks": TopicQos(True, False, 4),
+    "debug_image": TopicQos(True, False, 1),
+    "passenger_alert": TopicQos(True, True, 10),
+}
+
+
+def known_qos(topic: str) -> TopicQos | None:
+    """The cabin graph's QoS of a fully qualified topic in any namespace, or None."""
+    for relative, qos in TOPIC_QOS.items():
+        if topic.endswith("/" + relative):
+            return qos
+    return None
+
+
 def cabin_nodes(camera: bool = True) -> tuple[NodeSpec, ...]:
     """The graph's nodes; without the camera when frames come from elsewhere (a bag player)."""
     return tuple(n for n in CABIN_NODES if camera or n.name != "camera")

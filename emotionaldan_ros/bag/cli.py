@@ -1,6 +1,7 @@
 """`emotionaldan-bag`: record, play, inspect, build and evaluate rosbag2 bags.
 
     emotionaldan-bag info BAG
+    emotionaldan-bag reindex BAG
     emotionaldan-bag from-dataset SOURCE OUT [--fps 10] [--format auto] [--storage mcap]
     emotionaldan-bag record [-o OUT] [TOPIC ...] [--storage sqlite3] [--duration S]
     emotionaldan-bag play BAG [--rate 2] [--loop] [--topics ...] [--remap OLD:=NEW] [--clock]
@@ -55,6 +56,18 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+def _add_reindex(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reindex",
+        help="salvage a recording that was killed (SIGKILL, power loss) into a complete bag",
+        description="Rewrites a storage file that has no end from its complete records (an "
+        "MCAP is kept up to its last complete chunk, a database up to its last commit) and "
+        "rebuilds metadata.yaml from what the files hold. Works in place.",
+    )
+    p.add_argument("bag", type=Path, help="bag folder")
+    p.set_defaults(func=_cmd_reindex)
+
+
 def _add_from_dataset(sub: argparse._SubParsersAction) -> None:
     from emotionaldan_ros.bag.from_dataset import FORMATS, IMAGE_TOPIC, LABEL_TOPIC
 
@@ -99,7 +112,7 @@ def _add_record(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split-duration", type=_positive, default=0.0, help="new file after S s")
     p.add_argument("--duration", type=_positive, default=None, help="stop after S seconds")
     p.add_argument("--max-messages", type=int, default=0, help="stop after N messages")
-    p.add_argument("--discovery-period", type=_positive, default=0.5, help="topic scan period s")
+    p.add_argument("--discovery-period", type=_positive, default=0.1, help="topic scan period s")
     p.set_defaults(func=_cmd_record)
 
 
@@ -173,7 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_record, _add_play, _add_info, _add_from_dataset, _add_replay_eval):
+    for add in (
+        _add_record,
+        _add_play,
+        _add_info,
+        _add_reindex,
+        _add_from_dataset,
+        _add_replay_eval,
+    ):
         add(sub)
     return parser
 
@@ -185,6 +205,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     for warning in info["warnings"] if args.json else []:
         print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _cmd_reindex(args: argparse.Namespace) -> int:
+    from emotionaldan_ros.bag.reindex import reindex_bag
+
+    print(reindex_bag(args.bag).summary())
     return 0
 
 
