@@ -215,11 +215,9 @@ def test_bad_bags_give_one_line_errors(tmp_path, class_tree, capsys):
         (data,) = [p for p in bag.iterdir() if p.suffix in (".mcap", ".db3")]
         blob = data.read_bytes()
         data.write_bytes(blob[: len(blob) // 2])
-        with pytest.raises(
-            BagError, match=r"corrupt or truncated|truncated or corrupt|not closed"
-        ):  # noqa: SIM117, E501
-            with BagReader(bag) as reader:
-                list(reader.messages())
+        problem = r"corrupt or truncated|truncated or corrupt|not closed"
+        with pytest.raises(BagError, match=problem), BagReader(bag) as reader:
+            list(reader.messages())
     capsys.readouterr()
 
     # Corrupt metadata.yaml.
