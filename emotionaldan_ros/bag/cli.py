@@ -93,6 +93,12 @@ def _add_from_dataset(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=int, default=1, help="video: keep every n-th frame")
     p.add_argument("--image-topic", default=IMAGE_TOPIC)
     p.add_argument("--label-topic", default=LABEL_TOPIC)
+    p.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="CSV: also read images outside the CSV's folder (../x.jpg, absolute paths); "
+        "by default such rows are skipped and counted",
+    )
     p.set_defaults(func=_cmd_from_dataset)
 
 
@@ -234,6 +240,7 @@ def _cmd_from_dataset(args: argparse.Namespace) -> int:
         video_every=args.every,
         image_topic=args.image_topic,
         label_topic=args.label_topic,
+        allow_outside_root=args.allow_outside_root,
     )
     print(result.summary())
     return 0

@@ -88,7 +88,7 @@ def _read(path: Path) -> np.ndarray:
 
 
 def _dataset_frames(
-    fmt: str, source: Path, num_classes: int, peak_frames: int
+    fmt: str, source: Path, num_classes: int, peak_frames: int, allow_outside_root: bool
 ) -> tuple[list[Frame], dict[str, int]]:
     """Frames of a labelled dataset read by `core.data`, and the loader's drop counts."""
     from emotionaldan_ros.core.data import load_dataset
@@ -96,6 +96,8 @@ def _dataset_frames(
     spec: dict[str, object] = {"name": {"classes": "folder"}.get(fmt, fmt), "root": str(source)}
     if fmt == "ckplus":
         spec["peak_frames"] = peak_frames
+    if fmt == "csv":
+        spec["allow_outside_root"] = allow_outside_root
     try:
         samples = load_dataset(spec, num_classes=num_classes)
     except (OSError, ValueError) as err:
@@ -176,6 +178,7 @@ def convert(
     video_every: int = 1,
     image_topic: str = IMAGE_TOPIC,
     label_topic: str = LABEL_TOPIC,
+    allow_outside_root: bool = False,
 ) -> ConversionResult:
     """Write a bag of images plus ground-truth labels.
 
@@ -195,6 +198,8 @@ def convert(
         video_every: keep every n-th video frame.
         image_topic: camera topic.
         label_topic: ground-truth topic.
+        allow_outside_root: CSV lists may name images outside the CSV's folder (else those
+            rows are skipped and counted).
 
     Raises:
         BagError: unusable source, options or output path.
@@ -228,7 +233,9 @@ def convert(
             raise BagError(f"{source}: not a folder")
         frames = _folder_frames(source, const)
     else:
-        frames, dropped = _dataset_frames(fmt, source, num_classes, peak_frames)
+        frames, dropped = _dataset_frames(
+            fmt, source, num_classes, peak_frames, allow_outside_root
+        )
 
     period = round(1e9 / fps)
     stamp = int(time.time() * 1e9) if start_ns is None else int(start_ns)
