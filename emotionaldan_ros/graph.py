@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_NAMESPACE = "/cabin"
 PACKAGE = "emotionaldan_ros"
@@ -103,6 +104,15 @@ def known_qos(topic: str) -> TopicQos | None:
         if topic.endswith("/" + relative):
             return qos
     return None
+
+
+def declared_params(node: str) -> dict[str, Any] | None:
+    """{name: ParamSpec} a graph node declares, or None for a node that is not in the graph."""
+    spec = next((n for n in CABIN_NODES if n.name == node), None)
+    if spec is None:
+        return None
+    module = importlib.import_module(spec.factory.partition(":")[0])
+    return {p.name: p for p in module.PARAMS}
 
 
 def cabin_nodes(camera: bool = True) -> tuple[NodeSpec, ...]:

@@ -42,11 +42,31 @@ def test_executables_are_console_scripts(spec):
 
 def test_overrides_and_errors(tmp_path):
     data = merged_params(
-        default_config(), ["camera.fps=30", "emotionaldan.backend=x.pt", "newnode.flag=true"]
+        default_config(),
+        [
+            "camera.fps=30",
+            "camera.source=0",
+            "camera.width=640.0",
+            "emotionaldan.backend=x.pt",
+            "camera.use_sim_time=true",
+            "newnode.flag=true",
+        ],
     )
-    assert section(data, "camera")["fps"] == 30
+    camera = section(data, "camera")
+    # Issue 8.6: rclpy refuses an int for a double parameter ("expecting type 'DOUBLE'").
+    assert camera["fps"] == 30.0 and type(camera["fps"]) is float
+    assert camera["source"] == "0" and camera["width"] == 640 and type(camera["width"]) is int
+    assert camera["use_sim_time"] is True
     assert section(data, "emotionaldan")["backend"] == "x.pt"
-    assert section(data, "newnode")["flag"] is True
+    assert section(data, "newnode")["flag"] is True  # not a graph node: passed through
+    with pytest.raises(ValueError, match="expected a number"):
+        merged_params(default_config(), ["camera.fps=fast"])
+    with pytest.raises(ValueError, match="expected true or false"):
+        merged_params(default_config(), ["camera.loop=1"])
+    with pytest.raises(ValueError, match="camera has no parameter 'fsp'"):
+        merged_params(default_config(), ["camera.fsp=30"])
+    data = merged_params(default_config(), [], use_sim_time=True)
+    assert data["/**"]["ros__parameters"]["use_sim_time"] is True
     with pytest.raises(ValueError, match=r"NODE\.PARAM=VALUE"):
         merged_params(default_config(), ["fps=3"])
     bad = tmp_path / "bad.yaml"
