@@ -84,7 +84,9 @@ def _add_from_dataset(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=_positive, default=None, help="frame rate (video: own; else 10)")
     p.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"))
     p.add_argument("--label", help="class name for every frame of an unlabelled folder/video")
-    p.add_argument("--frame-id", default="cabin_camera", help="frame_id of images and labels")
+    p.add_argument(
+        "--frame-id", default="cabin_camera_optical_frame", help="frame_id of images and labels"
+    )
     p.add_argument("--start", type=float, default=None, help="stamp of frame 0 in s (now)")
     p.add_argument("--resize", help="WIDTHxHEIGHT to resize every frame to")
     p.add_argument("--encoding", default="bgr8", choices=("bgr8", "mono8"))

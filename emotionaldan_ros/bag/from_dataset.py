@@ -169,7 +169,7 @@ def convert(
     fps: float = 0.0,
     storage: str = "mcap",
     label: str | None = None,
-    frame_id: str = "cabin_camera",
+    frame_id: str = "cabin_camera_optical_frame",
     start_ns: int | None = None,
     resize: tuple[int, int] | None = None,
     encoding: str = "bgr8",
