@@ -228,6 +228,8 @@ def test_bag_recorded_from_the_demo_decodes_completely(tmp_path):
             "python:stubs:stub",
             "--set",
             "emotionaldan.publish_debug_image=true",
+            "--set",
+            "camera.publish_compressed=true",
             "--max-frames",
             "15",
             "--quiet",
@@ -246,6 +248,7 @@ def test_bag_recorded_from_the_demo_decodes_completely(tmp_path):
         counts = {name: t.count for name, t in reader.topics.items()}
     for topic in (
         "/cabin/camera/image_raw",
+        "/cabin/camera/image_raw/compressed",
         "/cabin/camera/camera_info",
         "/cabin/faces",
         "/cabin/emotion",
@@ -262,4 +265,7 @@ def test_bag_recorded_from_the_demo_decodes_completely(tmp_path):
         by_topic.setdefault(topic, []).append(msg)
     assert all(m.header.frame_id for m in by_topic["/cabin/emotion"])
     info = by_topic["/cabin/camera/camera_info"][0]
-    assert info.width > 0 and len(info.p) == 12
+    assert info.width > 0 and len(info.p) == 12 and list(info.r) == [1, 0, 0, 0, 1, 0, 0, 0, 1]
+    assert info.header.frame_id == "cabin_camera_optical_frame"
+    packed = by_topic["/cabin/camera/image_raw/compressed"][0]
+    assert packed.format.endswith("jpeg compressed bgr8") and bytes(packed.data[:2]) == b"\xff\xd8"

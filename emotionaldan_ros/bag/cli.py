@@ -89,7 +89,12 @@ def _add_from_dataset(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--start", type=float, default=None, help="stamp of frame 0 in s (now)")
     p.add_argument("--resize", help="WIDTHxHEIGHT to resize every frame to")
-    p.add_argument("--encoding", default="bgr8", choices=("bgr8", "mono8"))
+    p.add_argument(
+        "--encoding",
+        default="bgr8",
+        choices=("bgr8", "mono8", "jpeg", "png"),
+        help="Image encoding; jpeg / png write CompressedImage on IMAGE_TOPIC/compressed",
+    )
     p.add_argument("--classes", type=int, default=7, choices=(7, 8), help="label space")
     p.add_argument("--peak-frames", type=int, default=1, help="CK+: labelled last frames")
     p.add_argument("--every", type=int, default=1, help="video: keep every n-th frame")

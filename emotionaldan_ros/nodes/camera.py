@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from emotionaldan_ros.core.camera_info import Calibration, load_calibration, uncalibrated
@@ -13,6 +13,7 @@ from emotionaldan_ros.nodes.common import (
     FRAME_PUB_QOS,
     Diagnostics,
     Stats,
+    bgr_to_compressed_msg,
     bgr_to_image_msg,
     declare_params,
 )
@@ -59,6 +60,21 @@ PARAMS = (
         read_only=True,
     ),
     ParamSpec(
+        "publish_compressed",
+        False,
+        "Also publish camera/image_raw/compressed (sensor_msgs/CompressedImage, image_transport's "
+        "naming)",
+        read_only=True,
+    ),
+    ParamSpec(
+        "compressed_format",
+        "jpeg",
+        "Format of camera/image_raw/compressed",
+        choices=("jpeg", "png"),
+        read_only=True,
+    ),
+    ParamSpec("jpeg_quality", 90, "JPEG quality of camera/image_raw/compressed", range=(1, 100)),
+    ParamSpec(
         "parent_frame_id",
         "cabin_camera_link",
         "Body frame of the camera (x forward, z up) for publish_tf",
@@ -100,6 +116,11 @@ class CameraNode(Node):
         self.published = 0
         self.image_pub = self.create_publisher(Image, "camera/image_raw", FRAME_PUB_QOS)
         self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", FRAME_PUB_QOS)
+        self.compressed_pub = (
+            self.create_publisher(CompressedImage, "camera/image_raw/compressed", FRAME_PUB_QOS)
+            if p["publish_compressed"]
+            else None
+        )
         fps = p["fps"] or self.source.fps or DEFAULT_FPS
         self.timer = self.create_timer(1.0 / fps, self.timer_callback)
         self.get_logger().info(f"publishing {self.source.name} at {fps:.1f} fps")
@@ -119,9 +140,15 @@ class CameraNode(Node):
         image = bgr_to_image_msg(frame, self._header())
         info = camera_info_msg(self._calibration(image.width, image.height), image.header)
         self.image_pub.publish(image)
+        if self.compressed_pub is not None:
+            fmt, quality = self.get_parameter("compressed_format").value, self._jpeg_quality()
+            self.compressed_pub.publish(bgr_to_compressed_msg(frame, image.header, fmt, quality))
         self.info_pub.publish(info)
         self.published += 1
         self.stats.count("published")
+
+    def _jpeg_quality(self) -> int:
+        return int(self.get_parameter("jpeg_quality").value)  # may change at run time
 
     def _calibration(self, width: int, height: int) -> Calibration:
         """Intrinsics at this frame size: the calibration file's (scaled) or the guess."""

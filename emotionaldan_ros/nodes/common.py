@@ -22,10 +22,17 @@ from rcl_interfaces.msg import (
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from emotionaldan_ros.core.image_codec import image_to_numpy, numpy_to_image, to_bgr8
+from emotionaldan_ros.core.image_codec import (
+    compressed_format,
+    decode_compressed,
+    encode_compressed,
+    image_to_numpy,
+    numpy_to_image,
+    to_bgr8,
+)
 from emotionaldan_ros.params import ParamSpec, ParamValue
 
 # Frames: newest wins (depth 1). Subscribers are best effort so that they match any camera
@@ -288,8 +295,14 @@ def stamp_ns(header: Header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
-def image_msg_to_bgr(msg: Image) -> np.ndarray:
-    """Decode a sensor_msgs/Image into BGR uint8 (raises ImageDecodeError on bad messages)."""
+def image_msg_to_bgr(msg: Image | CompressedImage) -> np.ndarray:
+    """Decode a sensor_msgs/Image or CompressedImage (jpeg/png) into BGR uint8.
+
+    Raises:
+        ImageDecodeError: a message that does not hold a usable image.
+    """
+    if isinstance(msg, CompressedImage):
+        return decode_compressed(msg.format, msg.data)
     array = image_to_numpy(
         msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
     )
@@ -304,4 +317,42 @@ def bgr_to_image_msg(bgr: np.ndarray, header: Header) -> Image:
     msg.height, msg.width = fields.height, fields.width
     msg.encoding, msg.is_bigendian, msg.step = fields.encoding, fields.is_bigendian, fields.step
     msg.data = fields.data
+    return msg
+
+
+# Transports, as image_transport names them: `raw` on the base topic, `compressed` (jpeg/png)
+# on `<base>/compressed`.
+IMAGE_TRANSPORTS = ("raw", "compressed")
+
+
+def image_topic(base: str, transport: str) -> str:
+    """The topic a transport uses for a base image topic (image_transport's naming)."""
+    if transport not in IMAGE_TRANSPORTS:
+        raise ValueError(f"unknown image transport {transport!r}: use one of {IMAGE_TRANSPORTS}")
+    return base if transport == "raw" else f"{base}/{transport}"
+
+
+def image_subscription(
+    node: Node,
+    callback: Callable[[Any], None],
+    transport: str,
+    qos: QoSProfile,
+    base: str = "camera/image_raw",
+) -> Any:
+    """Subscribe to `base` (Image) or `base/compressed` (CompressedImage) by transport.
+
+    Callbacks get either message type; `image_msg_to_bgr` decodes both to the same BGR array.
+    """
+    msg_type = Image if transport == "raw" else CompressedImage
+    return node.create_subscription(msg_type, image_topic(base, transport), callback, qos)
+
+
+def bgr_to_compressed_msg(
+    bgr: np.ndarray, header: Header, fmt: str = "jpeg", quality: int = 90
+) -> CompressedImage:
+    """Encode a BGR uint8 array as a CompressedImage the way image_transport's plugin does."""
+    msg = CompressedImage()
+    msg.header = header
+    msg.format = compressed_format(fmt)
+    msg.data = encode_compressed(bgr, fmt, quality=quality)
     return msg

@@ -37,6 +37,14 @@ MODEL_NODE_PARAMS = (
         read_only=True,
     ),
     ParamSpec(
+        "image_transport",
+        "raw",
+        "Images in: 'raw' (sensor_msgs/Image on camera/image_raw) or 'compressed' "
+        "(CompressedImage, jpeg/png, on camera/image_raw/compressed)",
+        choices=("raw", "compressed"),
+        read_only=True,
+    ),
+    ParamSpec(
         "autostart",
         True,
         "The executable configures and activates the node itself at start; false leaves the "
