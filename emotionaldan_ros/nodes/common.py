@@ -33,6 +33,7 @@ from emotionaldan_ros.core.image_codec import (
     numpy_to_image,
     to_bgr8,
 )
+from emotionaldan_ros.core.rates import input_rate_problem
 from emotionaldan_ros.params import ParamSpec, ParamValue
 
 # Frames: newest wins (depth 1). Subscribers are best effort so that they match any camera
@@ -56,6 +57,15 @@ ALERT_QOS = QoSProfile(
 )
 
 T = TypeVar("T")
+
+# Every node that consumes a stream declares this one (its Diagnostics read it each period).
+MIN_INPUT_RATE_PARAM = ParamSpec(
+    "min_input_rate_hz",
+    0.0,
+    "Expected minimum input rate: /diagnostics warns below it and reports an error when no "
+    "input arrives at all (as diagnostic_updater's frequency status); 0 = no check",
+    range=(0.0, 1000.0),
+)
 
 
 # ---------------------------------------------------------------------------------- parameters
@@ -232,10 +242,13 @@ class Stats:
 
     def rate(self, key: str) -> float:
         """Events per second over the window."""
+        return self.events(key, self.window_s) / self.window_s
+
+    def events(self, key: str, window_s: float) -> int:
+        """Events of `key` in the last `window_s` seconds."""
         now = time.monotonic()
         with self._lock:
-            events = self._events.get(key, ())
-            return sum(1 for t in events if now - t <= self.window_s) / self.window_s
+            return sum(1 for t in self._events.get(key, ()) if now - t <= window_s)
 
     def latency_ms(self) -> tuple[float, float]:
         """(median, p95) of recent latencies, NaN when none."""
@@ -256,9 +269,32 @@ class Diagnostics:
     def __init__(self, node: Node, stats: Stats, period_s: float = 1.0) -> None:
         self._node = node
         self._stats = stats
-        self.state = "running"
+        self._running_since = time.monotonic()
+        self._state = "running"
         self._pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._timer = node.create_timer(period_s, self.publish)
+
+    @property
+    def state(self) -> str:
+        """'running', or why not ('unconfigured', 'inactive', 'end of stream', ...)."""
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        if value == "running" and self._state != "running":
+            self._running_since = time.monotonic()  # the rate window restarts
+        self._state = value
+
+    def _min_input_rate_hz(self) -> float:
+        name = MIN_INPUT_RATE_PARAM.name
+        if not self._node.has_parameter(name):
+            return 0.0
+        return float(self._node.get_parameter(name).value)  # may change at run time
+
+    def _rate_problem(self) -> tuple[str, str] | None:
+        minimum = self._min_input_rate_hz()
+        window = min(self._stats.window_s, time.monotonic() - self._running_since)
+        return input_rate_problem(self._stats.events("received", window), window, minimum)
 
     def publish(self) -> None:
         """Send the current counters, rates and latency."""
@@ -268,14 +304,20 @@ class Diagnostics:
         status.name = f"emotionaldan_ros: {self._node.get_fully_qualified_name()}"
         status.hardware_id = "cabin"
         errors = s.counts.get("errors", 0)
+        rate = self._rate_problem() if self.state == "running" else None
         if self.state != "running":
             status.level, status.message = DiagnosticStatus.WARN, self.state
+        elif rate is not None and rate[0] == "error":
+            status.level, status.message = DiagnosticStatus.ERROR, rate[1]
         elif errors:
             status.level, status.message = DiagnosticStatus.WARN, f"{errors} errors"
+        elif rate is not None:
+            status.level, status.message = DiagnosticStatus.WARN, rate[1]
         else:
             status.level, status.message = DiagnosticStatus.OK, "ok"
         values = {
             "input_rate_hz": f"{s.rate('received'):.2f}",
+            "min_input_rate_hz": f"{self._min_input_rate_hz():g}",
             "output_rate_hz": f"{s.rate('published'):.2f}",
             "latency_p50_ms": f"{p50:.1f}",
             "latency_p95_ms": f"{p95:.1f}",

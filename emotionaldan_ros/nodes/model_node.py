@@ -16,6 +16,7 @@ from sensor_msgs.msg import Image
 
 from emotionaldan_ros.core.image_codec import ImageDecodeError
 from emotionaldan_ros.nodes.common import (
+    MIN_INPUT_RATE_PARAM,
     Diagnostics,
     LatestSlot,
     Stats,
@@ -44,6 +45,7 @@ MODEL_NODE_PARAMS = (
         choices=("raw", "compressed"),
         read_only=True,
     ),
+    MIN_INPUT_RATE_PARAM,
     ParamSpec(
         "autostart",
         True,
