@@ -10,6 +10,7 @@ from the same YAML file as `emotionaldan-cabin`. Arguments:
     namespace:=/cabin                                   one namespace per camera in the car
     camera:=true|false                                  false when a bag player feeds images
     use_sim_time:=false|true                            follow /clock (a bag played with --clock)
+    hri:=false|true                                     also publish ROS4HRI /humans/faces/* topics
 
 Works on Humble, Jazzy and Kilted: lifecycle nodes are brought to `active` by
 `emotionaldan_ros.launching.lifecycle_node_actions` (`LifecycleNode(autostart=True)` where
@@ -60,6 +61,17 @@ def _nodes(context, *args, **kwargs):
             actions += lifecycle_node_actions(**common)
         else:
             actions.append(Node(**common))
+    if flag("hri"):  # optional ROS4HRI output (needs hri_msgs)
+        actions.append(
+            Node(
+                package=PACKAGE,
+                executable="hri_bridge_node",
+                name="hri_bridge",
+                namespace=value("namespace"),
+                parameters=[{"use_sim_time": flag("use_sim_time")}],
+                output="screen",
+            )
+        )
     return actions
 
 
@@ -80,6 +92,11 @@ def generate_launch_description():
             "namespace", default_value=DEFAULT_NAMESPACE, description="graph namespace"
         ),
         DeclareLaunchArgument("camera", default_value="true", description="start the camera node"),
+        DeclareLaunchArgument(
+            "hri",
+            default_value="false",
+            description="also run the ROS4HRI bridge (/humans/faces/*; needs hri_msgs)",
+        ),
         DeclareLaunchArgument(
             "use_sim_time",
             default_value="false",

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from emotionaldan_ros.cabin import merged_params
-from emotionaldan_ros.graph import CABIN_NODES, cabin_nodes, default_config
+from emotionaldan_ros.graph import CABIN_NODES, PACKAGE, cabin_nodes, default_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -284,3 +284,15 @@ def test_launch_arguments_override_params_and_drop_camera(monkeypatch):
     assert emo.kwargs["parameters"][-1] == {"backend": "checkpoint:/m.pt"}
     assert all(n.kwargs["namespace"] == "/cabin/rear" for n in nodes)
     assert all({"use_sim_time": True} in n.kwargs["parameters"] for n in nodes)
+
+
+def test_launch_hri_argument_adds_the_ros4hri_bridge(monkeypatch):
+    args, actions = _run_launch_file(monkeypatch, {"hri": "true"}, kilted=False)
+    assert args["hri"] == "false"
+    names = [n.kwargs["name"] for n in _started_nodes(actions)]
+    assert names == [*(s.name for s in CABIN_NODES), "hri_bridge"]
+    bridge = _started_nodes(actions)[-1]
+    assert bridge.kwargs["executable"] == "hri_bridge_node"
+    assert (
+        f'"hri_bridge_node = {PACKAGE}.nodes.hri_bridge:main"' in (ROOT / "setup.py").read_text()
+    )
