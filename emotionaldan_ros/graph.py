@@ -71,6 +71,16 @@ CABIN_NODES: tuple[NodeSpec, ...] = (
 )
 
 
+# Optional node (not in the default graph): ROS4HRI output, started by the launch file's hri:=true.
+HRI_BRIDGE = NodeSpec(
+    "hri_bridge",
+    "hri_bridge_node",
+    f"{PACKAGE}.nodes.hri_bridge:HriBridgeNode",
+    False,
+    "emotion + camera/camera_info → /humans/faces/* (ROS4HRI; optional, needs hri_msgs)",
+)
+
+
 @dataclass(frozen=True)
 class TopicQos:
     """QoS a cabin node offers on one of its topics.

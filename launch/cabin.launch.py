@@ -24,7 +24,13 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironment
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from emotionaldan_ros.graph import DEFAULT_NAMESPACE, PACKAGE, cabin_nodes, default_config
+from emotionaldan_ros.graph import (
+    DEFAULT_NAMESPACE,
+    HRI_BRIDGE,
+    PACKAGE,
+    cabin_nodes,
+    default_config,
+)
 from emotionaldan_ros.launching import lifecycle_node_actions
 from emotionaldan_ros.rosenv import FASTDDS_PROFILE
 
@@ -65,8 +71,8 @@ def _nodes(context, *args, **kwargs):
         actions.append(
             Node(
                 package=PACKAGE,
-                executable="hri_bridge_node",
-                name="hri_bridge",
+                executable=HRI_BRIDGE.executable,
+                name=HRI_BRIDGE.name,
                 namespace=value("namespace"),
                 parameters=[{"use_sim_time": flag("use_sim_time")}],
                 output="screen",

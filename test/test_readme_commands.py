@@ -29,7 +29,10 @@ BOUND_S = 40.0  # per command; the graph commands load their models within it on
 # (pattern, reason): README commands that cannot run here.
 SKIPS = [
     (r"^scripts/setup\.sh", "set-up itself (it installs the venv these tests run in)"),
-    (r"^(mkdir -p ~/cabin_ws|cd ~/cabin_ws|colcon |source install/|ros2 )", "needs a ROS install"),
+    (
+        r"^(mkdir -p ~/cabin_ws|cd ~/cabin_ws|rosdep |colcon |source install/|ros2 )",
+        "needs a ROS install",
+    ),
     (r"/dev/video", "needs a camera"),
     (r"/data/", "needs a licensed dataset"),
     (r"^torchrun ", "needs a dataset and GPUs"),
