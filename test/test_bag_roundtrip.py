@@ -228,8 +228,9 @@ def test_cli_record_closes_cleanly_on_signal(tmp_path, sig):
         assert pub.get_subscription_count() == 1, "recorder never subscribed"
         for i in range(20):
             pub.publish(String(data=f"message {i:03d} " + "x" * 40))
-        # Stop once the recorder has written at least one split file (first is 200 bytes).
-        while not list(out.glob("*.db3")) and time.monotonic() < deadline:
+        # Stop once the recorder has split at least once (the first file exists from the start,
+        # a second one appears when the first reaches 200 bytes).
+        while len(list(out.glob("*.db3"))) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=15)
