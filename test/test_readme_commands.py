@@ -123,10 +123,37 @@ def graph(workdir, env):
                 "--backend python:stubs:stub --quiet"
             )
             procs.append(_popen(cmd, workdir, env))
+            _wait_for_output(int(env["ROS_DOMAIN_ID"]), procs[0])
 
     yield start
     for proc in procs:
         _stop(proc)
+
+
+def _wait_for_output(domain: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Return once the graph publishes /cabin/emotion (its models are loaded, frames flow)."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from emotionaldan_msgs.msg import EmotionArray
+    from emotionaldan_ros.nodes.common import RESULT_QOS
+
+    context = Context()
+    rclpy.init(context=context, domain_id=domain)
+    try:
+        node = Node("readme_probe", context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        got: list = []
+        node.create_subscription(EmotionArray, "/cabin/emotion", got.append, RESULT_QOS)
+        deadline = time.monotonic() + timeout
+        while not got and time.monotonic() < deadline and proc.poll() is None:
+            executor.spin_once(timeout_sec=0.1)
+        assert got, "the demo graph for the recording commands never published /cabin/emotion"
+    finally:
+        rclpy.try_shutdown(context=context)
 
 
 def _popen(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
