@@ -33,6 +33,7 @@ setup(
             "emotionaldan_node = emotionaldan_ros.nodes.emotionaldan:main",
             "fear_monitor_node = emotionaldan_ros.nodes.fear_monitor:main",
             "example_planner = emotionaldan_ros.nodes.example_planner:main",
+            "hri_bridge_node = emotionaldan_ros.nodes.hri_bridge:main",
             # The whole graph on pip-installed rclpy (no `launch` needed).
             "emotionaldan-cabin = emotionaldan_ros.cabin:main",
             # ROS-free tools.

@@ -1,6 +1,7 @@
 """Bag throughput for 640x480 bgr8 frames: storage write/read, and record/play through ROS 2.
 
     python benchmarks/bag.py [--frames 300] [--storages mcap sqlite3] [--no-ros]
+    python benchmarks/bag.py --startup [--seconds 8]
 
 Storage: BagWriter / BagReader alone (no ROS). ROS: this process plays a bag as fast as it can
 (`Player`, rate 1e6, reliable depth 10) into `emotionaldan-bag record` running in a subprocess
@@ -8,6 +9,11 @@ Storage: BagWriter / BagReader alone (no ROS). ROS: this process plays a bag as 
 receive rate is its capacity) and once at the recorded 30 frames/s. Record frames/s come from the
 recorder's own receive times in the bag. Frames lost between player and recorder (KEEP_LAST
 history overrun when the publisher is faster) are reported, not hidden.
+
+`--startup`: a camera-like publisher (640x480 frames at 15 fps) is already running when
+`emotionaldan-bag record` starts; after `--seconds` of wall time the recorder is stopped, and the
+figures are the delay from launching the recorder to its first recorded frame and how many
+seconds of frames the bag holds.
 """
 
 from __future__ import annotations
@@ -128,14 +134,86 @@ def bench_ros(src: Path, n: int, storage: str, tmp: Path, rate: float) -> dict[s
     }
 
 
+def bench_startup(storage: str, tmp: Path, seconds: float) -> dict[str, float]:
+    import threading
+
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    from emotionaldan_ros.nodes.common import FRAME_PUB_QOS
+    from emotionaldan_ros.rosenv import apply_ros_defaults
+
+    apply_ros_defaults()
+    domain = random.randint(100, 200)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
+    out = tmp / f"startup_{storage}"
+    context = Context()
+    rclpy.init(context=context, domain_id=domain)
+    stop = threading.Event()
+    frame = np.zeros((H, W, 3), np.uint8)
+    try:
+        node = Node("bench_camera", context=context)
+        pub = node.create_publisher(Image, TOPIC, FRAME_PUB_QOS)
+
+        def camera() -> None:
+            due = time.monotonic()
+            while not stop.is_set():
+                msg = Image(height=H, width=W, encoding="bgr8", step=W * 3)
+                msg.header.stamp = node.get_clock().now().to_msg()
+                msg.data = frame.tobytes()
+                pub.publish(msg)
+                due += 1 / 15
+                stop.wait(max(0.0, due - time.monotonic()))
+
+        thread = threading.Thread(target=camera, daemon=True)
+        thread.start()
+        cmd = [sys.executable, "-m", "emotionaldan_ros.bag.cli", "record", "-o", str(out)]
+        launched = time.time_ns()
+        proc = subprocess.Popen([*cmd, "--storage", storage, "/bench/*"], env=env,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(seconds)
+        proc.send_signal(2)
+        proc.wait(30)
+        stop.set()
+        thread.join()
+    finally:
+        rclpy.try_shutdown(context=context)
+    with BagReader(out) as reader:
+        count = reader.message_count
+        first = reader.start_ns
+    return {
+        "first_s": (first - launched) / 1e9 if count else float("nan"),
+        "recorded_s": count / 15,
+        "frames": count,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--storages", nargs="+", default=["mcap", "sqlite3"])
     ap.add_argument("--no-ros", action="store_true", help="storage figures only")
+    ap.add_argument("--startup", action="store_true", help="recording start-up delay only")
+    ap.add_argument("--seconds", type=float, default=8.0, help="--startup: wall time recorded")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    if args.startup:
+        tmp = Path(tempfile.mkdtemp(prefix="bag-bench-"))
+        try:
+            print("\n| storage | first frame after launch s | frames recorded | s of data |")
+            print("|---|---|---|---|")
+            for storage in args.storages:
+                r = bench_startup(storage, tmp, args.seconds)
+                print(
+                    f"| {storage} | {r['first_s']:.2f} | {r['frames']} | "
+                    f"{r['recorded_s']:.1f} of {args.seconds:g} |"
+                )
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     raws = frames(args.frames)
     mb = sum(len(r) for r in raws) / 1e6
     size = mb / args.frames

@@ -1,4 +1,4 @@
-"""Cost of the perception I/O pieces per 640x480 frame: image conversion, JPEG, Haar, tracker.
+"""Cost of the perception I/O pieces per 640x480 frame: image conversion, JPEG/PNG, Haar, tracker.
 
 Run:  python benchmarks/perception_io.py [--repeat 200] [--threads 1]
 Prints median and p95 per operation, with the machine and library versions.
@@ -67,6 +67,10 @@ def main() -> None:
     jpeg = encode_compressed(bgr, "jpeg", 90)
     add("JPEG q90 encode", lambda: encode_compressed(bgr, "jpeg", 90))
     add("JPEG decode", lambda: decode_compressed("jpeg", jpeg))
+    png = encode_compressed(bgr, "png")
+    add("PNG (level 3) encode", lambda: encode_compressed(bgr, "png"))
+    add("PNG decode", lambda: decode_compressed("png", png))
+    print(f"sizes: raw {bgr.nbytes} B, JPEG q90 {len(jpeg)} B, PNG level 3 {len(png)} B")
     it = iter(range(10**9))
 
     def next_frame() -> np.ndarray:

@@ -48,11 +48,60 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-frames", type=int, default=0, help="stop after N processed frames")
     ap.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
     ap.add_argument("--quiet", action="store_true", help="no live line per frame")
+    ap.add_argument(
+        "--use-sim-time",
+        action="store_true",
+        help="every node follows /clock (frames from `emotionaldan-bag play --clock`)",
+    )
     return ap.parse_args(argv)
 
 
-def merged_params(config: Path, overrides: list[str]) -> dict[str, Any]:
-    """Load a params file and apply NODE.PARAM=VALUE overrides (values parsed as YAML)."""
+# Parameters every rclpy node has besides the ones it declares.
+BUILTIN_PARAMS = {"use_sim_time": False}
+
+
+def override_value(node: str, param: str, raw: str) -> Any:
+    """The value of `--set NODE.PARAM=RAW`, in the type the node declares for PARAM.
+
+    YAML reads `30` as an int, but `camera.fps` is a double and rclpy refuses an int for it
+    ("expecting type 'DOUBLE'"): integers become floats for float parameters, and string
+    parameters take the text as written (`camera.source=0` is the string "0").
+    Unknown nodes and their parameters are passed through as YAML.
+
+    Raises:
+        ValueError: the node does not have that parameter, or the value has the wrong type.
+    """
+    from emotionaldan_ros.graph import declared_params
+
+    value = yaml.safe_load(raw)
+    specs = declared_params(node)
+    if specs is None:
+        return value
+    default = specs[param].default if param in specs else BUILTIN_PARAMS.get(param)
+    if default is None:
+        known = ", ".join(sorted([*specs, *BUILTIN_PARAMS]))
+        raise ValueError(f"{node} has no parameter {param!r} (it has: {known})")
+    kind = type(default)
+    if kind is str:
+        return raw
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if type(value) is not kind:
+        name = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+        raise ValueError(f"--set {node}.{param}={raw}: expected {name}")
+    return value
+
+
+def merged_params(
+    config: Path, overrides: list[str], use_sim_time: bool = False
+) -> dict[str, Any]:
+    """Load a params file and apply NODE.PARAM=VALUE overrides (see `override_value`).
+
+    Raises:
+        ValueError: a malformed params file or override.
+    """
     data = yaml.safe_load(config.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{config}: not a ROS 2 params file (top level must be a mapping)")
@@ -65,7 +114,9 @@ def merged_params(config: Path, overrides: list[str]) -> dict[str, Any]:
         if section is None:
             section = f"/**/{node}"
             data[section] = {"ros__parameters": {}}
-        data[section].setdefault("ros__parameters", {})[param] = yaml.safe_load(raw)
+        data[section].setdefault("ros__parameters", {})[param] = override_value(node, param, raw)
+    if use_sim_time:  # every node of the process, the monitor included
+        data.setdefault("/**", {}).setdefault("ros__parameters", {})["use_sim_time"] = True
     return data
 
 
@@ -133,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, flag):
             overrides.append(f"{key}={getattr(args, flag)}")
     try:
-        params = merged_params(args.config or default_config(), overrides)
+        params = merged_params(args.config or default_config(), overrides, args.use_sim_time)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         print(f"emotionaldan-cabin: {exc}", file=sys.stderr)
         return 2

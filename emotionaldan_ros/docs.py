@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib
 
-from emotionaldan_ros.graph import CABIN_NODES
+from emotionaldan_ros.graph import CABIN_NODES, HRI_BRIDGE
 
 
 def param_tables() -> str:
-    """Markdown: one parameter table per node of the graph."""
+    """Markdown: one parameter table per node of the graph (and the optional ROS4HRI bridge)."""
     parts = []
-    for spec in CABIN_NODES:
+    for spec in (*CABIN_NODES, HRI_BRIDGE):
         module = importlib.import_module(spec.factory.split(":")[0])
         rows = ["| parameter | default | description |", "|---|---|---|"]
         for p in module.PARAMS:
@@ -26,7 +26,8 @@ def param_tables() -> str:
             if p.read_only:
                 rule += " Read-only at run time."
             default = str(p.default).lower() if isinstance(p.default, bool) else p.default
-            rows.append(f"| `{p.name}` | `{default}` | {p.description}.{rule} |")
+            shown = f"`{default}`" if default != "" else "''"
+            rows.append(f"| `{p.name}` | {shown} | {p.description}.{rule} |")
         parts.append(
             f"**{spec.name}** (`{spec.executable}`): {spec.summary}\n\n" + "\n".join(rows)
         )

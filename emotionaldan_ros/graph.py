@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_NAMESPACE = "/cabin"
 PACKAGE = "emotionaldan_ros"
@@ -68,6 +69,60 @@ CABIN_NODES: tuple[NodeSpec, ...] = (
         "emotion → passenger_alert (smoothed fear, hysteresis, speed factor)",
     ),
 )
+
+
+# Optional node (not in the default graph): ROS4HRI output, started by the launch file's hri:=true.
+HRI_BRIDGE = NodeSpec(
+    "hri_bridge",
+    "hri_bridge_node",
+    f"{PACKAGE}.nodes.hri_bridge:HriBridgeNode",
+    False,
+    "emotion + camera/camera_info → /humans/faces/* (ROS4HRI; optional, needs hri_msgs)",
+)
+
+
+@dataclass(frozen=True)
+class TopicQos:
+    """QoS a cabin node offers on one of its topics.
+
+    The nodes' QoS constants live in nodes/common.py; test_bag_compat checks that both agree.
+    DDS discovery does not carry the history depth, so the recorder stores these depths for the
+    graph's own topics (as a rosbag2 recording of the graph would, with the real profiles).
+    """
+
+    reliable: bool
+    transient_local: bool
+    depth: int
+
+
+# Topic name relative to the graph's namespace → the QoS its publisher offers.
+TOPIC_QOS: dict[str, TopicQos] = {
+    "camera/image_raw": TopicQos(True, False, 1),
+    "camera/image_raw/compressed": TopicQos(True, False, 1),
+    "camera/camera_info": TopicQos(True, False, 1),
+    "faces": TopicQos(True, False, 4),
+    "emotion": TopicQos(True, False, 4),
+    "landmarks": TopicQos(True, False, 4),
+    "debug_image": TopicQos(True, False, 1),
+    "passenger_alert": TopicQos(True, True, 10),
+}
+
+
+def known_qos(topic: str) -> TopicQos | None:
+    """The cabin graph's QoS of a fully qualified topic in any namespace, or None."""
+    for relative, qos in TOPIC_QOS.items():
+        if topic.endswith("/" + relative):
+            return qos
+    return None
+
+
+def declared_params(node: str) -> dict[str, Any] | None:
+    """{name: ParamSpec} a graph node declares, or None for a node that is not in the graph."""
+    spec = next((n for n in CABIN_NODES if n.name == node), None)
+    if spec is None:
+        return None
+    module = importlib.import_module(spec.factory.partition(":")[0])
+    return {p.name: p for p in module.PARAMS}
 
 
 def cabin_nodes(camera: bool = True) -> tuple[NodeSpec, ...]:

@@ -9,6 +9,12 @@ from the same YAML file as `emotionaldan-cabin`. Arguments:
     params_file:=/path/cabin.yaml                       parameters (default: the shipped one)
     namespace:=/cabin                                   one namespace per camera in the car
     camera:=true|false                                  false when a bag player feeds images
+    use_sim_time:=false|true                            follow /clock (a bag played with --clock)
+    hri:=false|true                                     also publish ROS4HRI /humans/faces/* topics
+
+Works on Humble, Jazzy and Kilted: lifecycle nodes are brought to `active` by
+`emotionaldan_ros.launching.lifecycle_node_actions` (`LifecycleNode(autostart=True)` where
+launch_ros has it, configure/activate event handlers where it does not).
 """
 
 import os
@@ -16,9 +22,16 @@ import os
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import LifecycleNode, Node
+from launch_ros.actions import Node
 
-from emotionaldan_ros.graph import DEFAULT_NAMESPACE, PACKAGE, cabin_nodes, default_config
+from emotionaldan_ros.graph import (
+    DEFAULT_NAMESPACE,
+    HRI_BRIDGE,
+    PACKAGE,
+    cabin_nodes,
+    default_config,
+)
+from emotionaldan_ros.launching import lifecycle_node_actions
 from emotionaldan_ros.rosenv import FASTDDS_PROFILE
 
 # Launch argument -> (node, parameter) it overrides when not empty.
@@ -31,11 +44,11 @@ SHORTCUTS = {
 
 def _nodes(context, *args, **kwargs):
     value = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    camera = value("camera").lower() in ("true", "1", "yes")
+    flag = lambda name: value(name).lower() in ("true", "1", "yes")  # noqa: E731
     actions = []
-    for spec in cabin_nodes(camera=camera):
-        params = [value("params_file")]
-        if spec.lifecycle:  # launch drives the transitions (autostart below), not the node
+    for spec in cabin_nodes(camera=flag("camera")):
+        params = [value("params_file"), {"use_sim_time": flag("use_sim_time")}]
+        if spec.lifecycle:  # launch drives the transitions (see below), not the node itself
             params.append({"autostart": False})
         params += [
             {param: value(arg)}
@@ -50,8 +63,20 @@ def _nodes(context, *args, **kwargs):
             parameters=params,
             output="screen",
         )
+        if spec.lifecycle:
+            actions += lifecycle_node_actions(**common)
+        else:
+            actions.append(Node(**common))
+    if flag("hri"):  # optional ROS4HRI output (needs hri_msgs)
         actions.append(
-            LifecycleNode(autostart=True, **common) if spec.lifecycle else Node(**common)
+            Node(
+                package=PACKAGE,
+                executable=HRI_BRIDGE.executable,
+                name=HRI_BRIDGE.name,
+                namespace=value("namespace"),
+                parameters=[{"use_sim_time": flag("use_sim_time")}],
+                output="screen",
+            )
         )
     return actions
 
@@ -73,5 +98,15 @@ def generate_launch_description():
             "namespace", default_value=DEFAULT_NAMESPACE, description="graph namespace"
         ),
         DeclareLaunchArgument("camera", default_value="true", description="start the camera node"),
+        DeclareLaunchArgument(
+            "hri",
+            default_value="false",
+            description="also run the ROS4HRI bridge (/humans/faces/*; needs hri_msgs)",
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time",
+            default_value="false",
+            description="nodes follow /clock (replaying a bag with emotionaldan-bag play --clock)",
+        ),
     ]
     return LaunchDescription([*env, *arguments, OpaqueFunction(function=_nodes)])

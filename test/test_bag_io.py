@@ -120,6 +120,31 @@ def test_from_dataset_class_folders(tmp_path, class_tree, storage):
     assert img.header.frame_id == "cam"
 
 
+def test_from_dataset_keeps_csv_paths_inside_the_root(tmp_path, capsys):
+    root, outside = tmp_path / "data", tmp_path / "x"
+    (root / "imgs").mkdir(parents=True)
+    outside.mkdir()
+    for folder, value in ((root / "imgs", 10), (outside, 20)):
+        cv2.imwrite(str(folder / "ok.png"), _gray(value))
+    (root / "imgs" / "link.png").symlink_to(outside / "ok.png")
+    csv_path = root / "list.csv"
+    csv_path.write_text(
+        "path,label\nimgs/ok.png,happy\n../x/ok.png,sad\n"
+        f"{outside / 'ok.png'},fear\nimgs/link.png,anger\nimgs/missing.png,happy\n"
+    )
+    result = convert(csv_path, tmp_path / "inside", start_ns=0)
+    assert result.frames == 1 and result.labels == {"happy": 1}
+    assert result.skipped == {"outside the dataset root": 3, "missing image": 1}
+    assert "skipped: missing image 1, outside the dataset root 3" in result.summary()
+    # The option lets them in (the CLI flag --allow-outside-root).
+    assert (
+        main(["from-dataset", str(csv_path), str(tmp_path / "all"), "--allow-outside-root"]) == 0
+    )
+    assert "wrote 4 frames" in capsys.readouterr().out
+    labels = [f[2] for f in _read_labels(tmp_path / "all")]
+    assert labels == [L.HAPPY, L.SAD, L.FEAR, L.ANGER]
+
+
 def test_from_dataset_csv_ckplus_jaffe_folder_video(tmp_path):
     # CSV with a box: the box is carried into EmotionLabel.roi, scaled by --resize.
     (tmp_path / "imgs").mkdir()
@@ -215,9 +240,9 @@ def test_bad_bags_give_one_line_errors(tmp_path, class_tree, capsys):
         (data,) = [p for p in bag.iterdir() if p.suffix in (".mcap", ".db3")]
         blob = data.read_bytes()
         data.write_bytes(blob[: len(blob) // 2])
-        with pytest.raises(BagError, match=r"corrupt or truncated|truncated or corrupt"):  # noqa: SIM117
-            with BagReader(bag) as reader:
-                list(reader.messages())
+        problem = r"corrupt or truncated|truncated or corrupt|not closed"
+        with pytest.raises(BagError, match=problem), BagReader(bag) as reader:
+            list(reader.messages())
     capsys.readouterr()
 
     # Corrupt metadata.yaml.

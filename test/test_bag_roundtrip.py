@@ -228,8 +228,9 @@ def test_cli_record_closes_cleanly_on_signal(tmp_path, sig):
         assert pub.get_subscription_count() == 1, "recorder never subscribed"
         for i in range(20):
             pub.publish(String(data=f"message {i:03d} " + "x" * 40))
-        # Stop once the recorder has written at least one split file (first is 200 bytes).
-        while not list(out.glob("*.db3")) and time.monotonic() < deadline:
+        # Stop once the recorder has split at least once (the first file exists from the start,
+        # a second one appears when the first reaches 200 bytes).
+        while len(list(out.glob("*.db3"))) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=15)
@@ -336,3 +337,34 @@ def test_replay_eval_attach_without_graph_fails_cleanly(tmp_path):
     )
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "no graph answered within 1 s" in res.stderr
+
+
+@pytest.mark.parametrize("encoding", ["jpeg", "png"])
+def test_compressed_images_record_and_play(tmp_path, encoding):
+    """from-dataset writes CompressedImage on <camera>/compressed; play → record keeps it."""
+    import cv2
+
+    from emotionaldan_ros.bag.from_dataset import convert
+    from emotionaldan_ros.core.image_codec import decode_compressed
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 255, (30, 40, 3), np.uint8))
+    src = tmp_path / "src"
+    convert(folder, src, fmt="folder", encoding=encoding, start_ns=10**18, fps=40)
+    topic = f"{IMG}/compressed"
+    with BagReader(src) as bag:
+        assert bag.topics[topic].msgtype == msgs.COMPRESSED_IMAGE
+    dst = tmp_path / "dst"
+    stats, recorder = _play_and_record(src, dst, "mcap")
+    assert stats.published[topic] == 4 and recorder.count == 8
+    raw, _ = _contents(dst)
+    assert raw == _contents(src)[0]
+    with BagReader(dst) as bag:
+        first = bag.deserialize(raw[topic][0], msgs.COMPRESSED_IMAGE)
+    pixels = decode_compressed(first.format, first.data)
+    assert pixels.shape == (30, 40, 3)
+    if encoding == "png":
+        assert np.array_equal(pixels, cv2.imread(str(folder / "0.png")))

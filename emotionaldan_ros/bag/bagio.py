@@ -1,42 +1,31 @@
-"""Reading and writing rosbag2 bags (mcap or sqlite3) with `rosbags`, without ROS.
+"""Reading rosbag2 bags (mcap or sqlite3) with `rosbags`, without ROS; writing is in `writer`.
 
 `BagReader` turns every failure of the underlying library (missing or corrupt metadata, truncated
 storage files, unknown types) into a `BagError` with a one-line message, resolves message types
 from the bag's own stored definitions (so bags from other distros still decode) and reports
-definitions whose hash differs from this installation's. `BagWriter` stores the full `.msg`
-definitions and rosidl-equal type hashes, and can split a recording into several storage files
-of one bag (`<name>_0.mcap`, `<name>_1.mcap`, ... listed in one `metadata.yaml`, like rosbag2).
+definitions whose hash differs from this installation's. A recording that was killed before it
+closed is recognised and named as such, with the `emotionaldan-bag reindex` command that
+salvages it. `BagWriter` and `make_qos` are re-exported from `writer` for the callers.
 """
 
 from __future__ import annotations
 
-import queue
-import shutil
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rosbags.interfaces import (
-    MessageDefinitionFormat,
-    Qos,
-    QosDurability,
-    QosHistory,
-    QosLiveliness,
-    QosReliability,
-    QosTime,
-)
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+import yaml
+from rosbags.interfaces import MessageDefinitionFormat, Qos
+from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
-from ruamel.yaml import YAML
 
 from emotionaldan_ros.bag.errors import BagError
-from emotionaldan_ros.bag.types import ensure_type, get_store, message_definition, type_hash
+from emotionaldan_ros.bag.types import get_store, type_hash
+from emotionaldan_ros.bag.writer import STORAGES, BagWriter, make_qos
 
-STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-_SUFFIX = {"mcap": ".mcap", "sqlite3": ".db3"}
+__all__ = ["STORAGES", "BagError", "BagReader", "BagWriter", "TopicInfo", "make_qos"]
 
 
 @dataclass
@@ -60,22 +49,6 @@ class TopicInfo:
     digest: str
     qos: list[Qos] = field(default_factory=list)
     status: str = "ok"
-
-
-def make_qos(reliable: bool = True, transient_local: bool = False, depth: int = 10) -> Qos:
-    """A QoS profile record as stored in bag metadata."""
-    zero = QosTime(sec=0, nsec=0)
-    return Qos(
-        history=QosHistory.KEEP_LAST,
-        depth=depth,
-        reliability=QosReliability.RELIABLE if reliable else QosReliability.BEST_EFFORT,
-        durability=QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE,
-        deadline=zero,
-        lifespan=zero,
-        liveliness=QosLiveliness.AUTOMATIC,
-        liveliness_lease_duration=zero,
-        avoid_ros_namespace_conventions=False,
-    )
 
 
 def _parse_definition(msgtype: str, fmt: MessageDefinitionFormat, data: str) -> dict[str, Any]:
@@ -124,6 +97,7 @@ class BagReader:
             raise BagError(f"{path}: no such bag")
         if path.is_dir() and not (path / "metadata.yaml").exists():
             raise BagError(f"{path}: not a rosbag2 bag (no metadata.yaml in the folder)")
+        self._refuse_unfinished()
         try:
             reader = Reader(path)
             reader.open()
@@ -135,6 +109,27 @@ class BagReader:
             ) from None
         self._reader = reader
         self._resolve_types()
+
+    def _refuse_unfinished(self) -> None:
+        """Name a killed recording as such, with the command that salvages it.
+
+        Raises:
+            BagError: a storage file was not closed by its writer.
+        """
+        from emotionaldan_ros.bag.reindex import is_unfinished
+
+        try:
+            files = self.files
+        except Exception:  # unreadable metadata: the reader reports it
+            return
+        cut = [f.name for f in files if f.is_file() and is_unfinished(f)]
+        if cut:
+            where = self.path if self.path.is_dir() else self.path.parent
+            raise BagError(
+                f"{self.path}: the recording was not closed ({', '.join(cut)} has no end: "
+                f"killed or power lost?); `emotionaldan-bag reindex {where}` salvages every "
+                "complete message"
+            )
 
     def close(self) -> None:
         """Close the storage files."""
@@ -154,7 +149,7 @@ class BagReader:
         """Storage format: 'mcap' or 'sqlite3'."""
         if self.path.is_file():
             return "mcap" if self.path.suffix == ".mcap" else "sqlite3"
-        meta = YAML(typ="safe").load((self.path / "metadata.yaml").read_text())
+        meta = yaml.safe_load((self.path / "metadata.yaml").read_text())
         return str(meta["rosbag2_bagfile_information"]["storage_identifier"])
 
     @property
@@ -162,7 +157,7 @@ class BagReader:
         """Storage files of the bag, in recording order."""
         if self.path.is_file():
             return [self.path]
-        meta = YAML(typ="safe").load((self.path / "metadata.yaml").read_text())
+        meta = yaml.safe_load((self.path / "metadata.yaml").read_text())
         names = meta["rosbag2_bagfile_information"]["relative_file_paths"]
         return [self.path / Path(name).name for name in names]
 
@@ -310,220 +305,6 @@ class BagReader:
             return self.store.deserialize_cdr(raw, msgtype)
         except Exception as err:
             raise BagError(f"cannot decode a {msgtype} message: {_msg(err)}") from None
-
-
-class BagWriter:
-    """Write a rosbag2 bag; optionally split into several storage files by size or duration.
-
-    Use as a context manager (or call `close`): a bag is only complete after `close`. With
-    `background=True` one worker thread owns the storage (sqlite3 connections are bound to one
-    thread) and `write` may be called from any thread, e.g. subscription callbacks; a bounded
-    queue between them absorbs bursts while the disk catches up.
-    """
-
-    QUEUE_SIZE = 256
-
-    def __init__(
-        self,
-        path: str | Path,
-        storage: str = "mcap",
-        split_bytes: int = 0,
-        split_seconds: float = 0.0,
-        background: bool = False,
-    ) -> None:
-        if storage not in STORAGES:
-            raise BagError(f"unknown storage {storage!r}: use one of {', '.join(STORAGES)}")
-        self.path = Path(path)
-        if self.path.exists():
-            raise BagError(f"{self.path} exists already; not overwriting")
-        self.storage = storage
-        self.split_bytes = int(split_bytes)
-        self.split_ns = int(split_seconds * 1e9)
-        self.split = self.split_bytes > 0 or self.split_ns > 0
-        self._topics: dict[str, tuple[str, list[Qos]]] = {}
-        self._writer: Writer | None = None
-        self._conns: dict[str, Any] = {}
-        self._part = -1
-        self._part_bytes = 0
-        self._part_start = 0
-        self._parts: list[dict[str, Any]] = []
-        self.counts: dict[str, int] = {}
-        self._closed = False
-        if self.split:
-            self.path.mkdir(parents=True)
-        self._queue: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None] | None = None
-        self._error: BaseException | None = None
-        self._worker: threading.Thread | None = None
-        if background:
-            self._queue = queue.Queue(self.QUEUE_SIZE)
-            self._worker = threading.Thread(target=self._work, name="bag-writer", daemon=True)
-            self._worker.start()
-
-    def _work(self) -> None:
-        assert self._queue is not None
-        while (item := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    item[0](*item[1])
-                except BaseException as err:  # re-raised in the caller's thread by close()
-                    self._error = err
-
-    def _run(self, fn: Callable[..., None], *args: Any) -> None:
-        """Call now, or hand to the worker thread in background mode."""
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
-        if self._queue is None:
-            fn(*args)
-        else:
-            self._queue.put((fn, args))
-
-    def __enter__(self) -> BagWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def add_topic(self, topic: str, msgtype: str, qos: list[Qos] | None = None) -> None:
-        """Declare a topic before writing to it.
-
-        Raises:
-            BagError: the type is unknown to the typestore.
-        """
-        if topic in self._topics:
-            return
-        if not ensure_type(msgtype):
-            raise BagError(f"topic {topic}: unknown message type {msgtype} (no .msg file found)")
-        self._topics[topic] = (msgtype, list(qos or [make_qos()]))
-        self.counts[topic] = 0
-        self._run(self._add_connection_if_open, topic)
-
-    def _add_connection_if_open(self, topic: str) -> None:
-        if self._writer is not None:
-            self._add_connection(topic)
-
-    def _add_connection(self, topic: str) -> None:
-        msgtype, qos = self._topics[topic]
-        assert self._writer is not None
-        self._conns[topic] = self._writer.add_connection(
-            topic,
-            msgtype,
-            msgdef=message_definition(msgtype),
-            rihs01=type_hash(msgtype),
-            offered_qos_profiles=qos,
-        )
-
-    def _open_part(self, t_ns: int) -> None:
-        self._part += 1
-        target = self.path / f"{self.path.name}_{self._part}" if self.split else self.path
-        self._writer = Writer(
-            target, version=Writer.VERSION_LATEST, storage_plugin=STORAGES[self.storage]
-        )
-        self._writer.open()
-        self._conns = {}
-        for topic in list(self._topics):  # add_topic may run in another thread
-            self._add_connection(topic)
-        self._part_bytes = 0
-        self._part_start = t_ns
-
-    def _close_part(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is None:
-            return
-        writer.close()
-        if not self.split:
-            return
-        # Move the part's storage file up into the bag folder, keep its metadata for the summary.
-        part_dir = writer.path
-        src = part_dir / f"{part_dir.name}{_SUFFIX[self.storage]}"
-        dst = self.path / src.name
-        src.replace(dst)
-        meta = YAML(typ="safe").load((part_dir / "metadata.yaml").read_text())
-        self._parts.append(meta["rosbag2_bagfile_information"])
-        shutil.rmtree(part_dir)
-
-    def write(self, topic: str, t_ns: int, raw: bytes | memoryview) -> None:
-        """Append one serialised message with its receive time in ns.
-
-        Raises:
-            BagError: the topic was not declared or the writer is closed.
-        """
-        if self._closed:
-            raise BagError(f"{self.path}: bag writer is closed")
-        if topic not in self._topics:
-            raise BagError(f"topic {topic} was not added to the bag")
-        self._run(self._write, topic, t_ns, raw)
-
-    def _write(self, topic: str, t_ns: int, raw: bytes | memoryview) -> None:
-        if self._writer is None:
-            self._open_part(t_ns)
-        elif self.split and (
-            (self.split_bytes and self._part_bytes >= self.split_bytes)
-            or (self.split_ns and t_ns - self._part_start >= self.split_ns)
-        ):
-            self._close_part()
-            self._open_part(t_ns)
-        assert self._writer is not None
-        self._writer.write(self._conns[topic], t_ns, raw)
-        self._part_bytes += len(raw)
-        self.counts[topic] += 1
-
-    def close(self) -> None:
-        """Finish the bag (writes indexes and metadata.yaml); idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._queue is None or self._worker is None:
-            self._finish()
-            return
-        # Finish even after an earlier write error, so that what was written stays readable.
-        self._error, error = None, self._error
-        self._queue.put((self._finish, ()))
-        self._queue.put(None)
-        self._worker.join()
-        if error or self._error:
-            raise error or self._error  # type: ignore[misc]
-
-    def _finish(self) -> None:
-        if self._writer is None and not self._parts:
-            # Nothing written: still produce a valid empty bag with the declared topics.
-            self._open_part(0)
-        self._close_part()
-        if self.split:
-            self._write_split_metadata()
-
-    def _write_split_metadata(self) -> None:
-        first = self._parts[0]
-        starts = [
-            p["starting_time"]["nanoseconds_since_epoch"]
-            for p in self._parts
-            if p["message_count"]
-        ]
-        ends = [
-            p["starting_time"]["nanoseconds_since_epoch"] + p["duration"]["nanoseconds"]
-            for p in self._parts
-            if p["message_count"]
-        ]
-        start = min(starts) if starts else 0
-        topics = []
-        for entry in first["topics_with_message_count"]:
-            name = entry["topic_metadata"]["name"]
-            topics.append(
-                {"topic_metadata": entry["topic_metadata"], "message_count": self.counts[name]}
-            )
-        meta = dict(first)
-        meta.update(
-            relative_file_paths=[p["relative_file_paths"][0] for p in self._parts],
-            files=[f for p in self._parts for f in p["files"]],
-            starting_time={"nanoseconds_since_epoch": start},
-            duration={"nanoseconds": (max(ends) - start) if ends else 0},
-            message_count=sum(self.counts.values()),
-            topics_with_message_count=topics,
-        )
-        yaml = YAML(typ="safe")
-        yaml.default_flow_style = False
-        with (self.path / "metadata.yaml").open("w") as fh:
-            yaml.dump({"rosbag2_bagfile_information": meta}, fh)
 
 
 def _msg(err: BaseException) -> str:

@@ -1,6 +1,7 @@
 """`emotionaldan-bag`: record, play, inspect, build and evaluate rosbag2 bags.
 
     emotionaldan-bag info BAG
+    emotionaldan-bag reindex BAG
     emotionaldan-bag from-dataset SOURCE OUT [--fps 10] [--format auto] [--storage mcap]
     emotionaldan-bag record [-o OUT] [TOPIC ...] [--storage sqlite3] [--duration S]
     emotionaldan-bag play BAG [--rate 2] [--loop] [--topics ...] [--remap OLD:=NEW] [--clock]
@@ -55,6 +56,18 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+def _add_reindex(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reindex",
+        help="salvage a recording that was killed (SIGKILL, power loss) into a complete bag",
+        description="Rewrites a storage file that has no end from its complete records (an "
+        "MCAP is kept up to its last complete chunk, a database up to its last commit) and "
+        "rebuilds metadata.yaml from what the files hold. Works in place.",
+    )
+    p.add_argument("bag", type=Path, help="bag folder")
+    p.set_defaults(func=_cmd_reindex)
+
+
 def _add_from_dataset(sub: argparse._SubParsersAction) -> None:
     from emotionaldan_ros.bag.from_dataset import FORMATS, IMAGE_TOPIC, LABEL_TOPIC
 
@@ -71,15 +84,28 @@ def _add_from_dataset(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=_positive, default=None, help="frame rate (video: own; else 10)")
     p.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"))
     p.add_argument("--label", help="class name for every frame of an unlabelled folder/video")
-    p.add_argument("--frame-id", default="cabin_camera", help="frame_id of images and labels")
+    p.add_argument(
+        "--frame-id", default="cabin_camera_optical_frame", help="frame_id of images and labels"
+    )
     p.add_argument("--start", type=float, default=None, help="stamp of frame 0 in s (now)")
     p.add_argument("--resize", help="WIDTHxHEIGHT to resize every frame to")
-    p.add_argument("--encoding", default="bgr8", choices=("bgr8", "mono8"))
+    p.add_argument(
+        "--encoding",
+        default="bgr8",
+        choices=("bgr8", "mono8", "jpeg", "png"),
+        help="Image encoding; jpeg / png write CompressedImage on IMAGE_TOPIC/compressed",
+    )
     p.add_argument("--classes", type=int, default=7, choices=(7, 8), help="label space")
     p.add_argument("--peak-frames", type=int, default=1, help="CK+: labelled last frames")
     p.add_argument("--every", type=int, default=1, help="video: keep every n-th frame")
     p.add_argument("--image-topic", default=IMAGE_TOPIC)
     p.add_argument("--label-topic", default=LABEL_TOPIC)
+    p.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="CSV: also read images outside the CSV's folder (../x.jpg, absolute paths); "
+        "by default such rows are skipped and counted",
+    )
     p.set_defaults(func=_cmd_from_dataset)
 
 
@@ -99,7 +125,7 @@ def _add_record(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split-duration", type=_positive, default=0.0, help="new file after S s")
     p.add_argument("--duration", type=_positive, default=None, help="stop after S seconds")
     p.add_argument("--max-messages", type=int, default=0, help="stop after N messages")
-    p.add_argument("--discovery-period", type=_positive, default=0.5, help="topic scan period s")
+    p.add_argument("--discovery-period", type=_positive, default=0.1, help="topic scan period s")
     p.set_defaults(func=_cmd_record)
 
 
@@ -173,7 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_record, _add_play, _add_info, _add_from_dataset, _add_replay_eval):
+    for add in (
+        _add_record,
+        _add_play,
+        _add_info,
+        _add_reindex,
+        _add_from_dataset,
+        _add_replay_eval,
+    ):
         add(sub)
     return parser
 
@@ -185,6 +218,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     for warning in info["warnings"] if args.json else []:
         print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _cmd_reindex(args: argparse.Namespace) -> int:
+    from emotionaldan_ros.bag.reindex import reindex_bag
+
+    print(reindex_bag(args.bag).summary())
     return 0
 
 
@@ -207,6 +247,7 @@ def _cmd_from_dataset(args: argparse.Namespace) -> int:
         video_every=args.every,
         image_topic=args.image_topic,
         label_topic=args.label_topic,
+        allow_outside_root=args.allow_outside_root,
     )
     print(result.summary())
     return 0

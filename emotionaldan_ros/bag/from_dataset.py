@@ -1,6 +1,7 @@
 """Turn a labelled image set, an image folder or a video into an evaluation bag.
 
-Every frame becomes a `sensor_msgs/Image` (bgr8 or mono8) on the camera topic, and its ground
+Every frame becomes a `sensor_msgs/Image` (bgr8 or mono8) on the camera topic, or a
+`sensor_msgs/CompressedImage` (jpeg or png) on `<camera topic>/compressed`, and its ground
 truth an `EmotionLabel` with the same stamp and frame_id on the ground-truth topic. Stamps are
 synthetic: `start + i / fps`. The bag time of each message equals its stamp, so `play` paces the
 frames at `fps`. Labelled datasets are read with the project's loaders (`core.data`), which map
@@ -25,6 +26,7 @@ from emotionaldan_ros.core import labels as L
 
 IMAGE_TOPIC = "/cabin/camera/image_raw"
 LABEL_TOPIC = "/cabin/ground_truth"
+ENCODINGS = ("bgr8", "mono8", "jpeg", "png")
 FORMATS = ("auto", "folder", "classes", "csv", "ckplus", "jaffe", "video")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 
@@ -88,7 +90,7 @@ def _read(path: Path) -> np.ndarray:
 
 
 def _dataset_frames(
-    fmt: str, source: Path, num_classes: int, peak_frames: int
+    fmt: str, source: Path, num_classes: int, peak_frames: int, allow_outside_root: bool
 ) -> tuple[list[Frame], dict[str, int]]:
     """Frames of a labelled dataset read by `core.data`, and the loader's drop counts."""
     from emotionaldan_ros.core.data import load_dataset
@@ -96,6 +98,8 @@ def _dataset_frames(
     spec: dict[str, object] = {"name": {"classes": "folder"}.get(fmt, fmt), "root": str(source)}
     if fmt == "ckplus":
         spec["peak_frames"] = peak_frames
+    if fmt == "csv":
+        spec["allow_outside_root"] = allow_outside_root
     try:
         samples = load_dataset(spec, num_classes=num_classes)
     except (OSError, ValueError) as err:
@@ -167,7 +171,7 @@ def convert(
     fps: float = 0.0,
     storage: str = "mcap",
     label: str | None = None,
-    frame_id: str = "cabin_camera",
+    frame_id: str = "cabin_camera_optical_frame",
     start_ns: int | None = None,
     resize: tuple[int, int] | None = None,
     encoding: str = "bgr8",
@@ -176,6 +180,7 @@ def convert(
     video_every: int = 1,
     image_topic: str = IMAGE_TOPIC,
     label_topic: str = LABEL_TOPIC,
+    allow_outside_root: bool = False,
 ) -> ConversionResult:
     """Write a bag of images plus ground-truth labels.
 
@@ -189,12 +194,15 @@ def convert(
         frame_id: frame_id of images and labels.
         start_ns: stamp of the first frame (default: now).
         resize: (width, height) to resize every frame to.
-        encoding: "bgr8" or "mono8".
+        encoding: "bgr8" or "mono8" (Image), "jpeg" or "png" (CompressedImage on
+            `<image_topic>/compressed`, image_transport's naming).
         num_classes: 7 (contempt dropped) or 8.
         peak_frames: CK+: last frames of a sequence labelled with its emotion.
         video_every: keep every n-th video frame.
         image_topic: camera topic.
         label_topic: ground-truth topic.
+        allow_outside_root: CSV lists may name images outside the CSV's folder (else those
+            rows are skipped and counted).
 
     Raises:
         BagError: unusable source, options or output path.
@@ -202,8 +210,11 @@ def convert(
     source, out = Path(source).expanduser(), Path(out).expanduser()
     if fmt not in FORMATS:
         raise BagError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    if encoding not in ("bgr8", "mono8"):
-        raise BagError(f"unsupported encoding {encoding!r}: use bgr8 or mono8")
+    if encoding not in ENCODINGS:
+        raise BagError(f"unsupported encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
+    compressed = encoding in ("jpeg", "png")
+    if compressed:
+        image_topic = f"{image_topic}/compressed"
     if video_every < 1:
         raise BagError("--every must be >= 1")
     fmt = detect_format(source) if fmt == "auto" else fmt
@@ -228,7 +239,9 @@ def convert(
             raise BagError(f"{source}: not a folder")
         frames = _folder_frames(source, const)
     else:
-        frames, dropped = _dataset_frames(fmt, source, num_classes, peak_frames)
+        frames, dropped = _dataset_frames(
+            fmt, source, num_classes, peak_frames, allow_outside_root
+        )
 
     period = round(1e9 / fps)
     stamp = int(time.time() * 1e9) if start_ns is None else int(start_ns)
@@ -238,7 +251,7 @@ def convert(
     qos = [make_qos(reliable=True, depth=10)]
     writer = BagWriter(out, storage=storage)
     try:
-        writer.add_topic(image_topic, msgs.IMAGE, qos)
+        writer.add_topic(image_topic, msgs.COMPRESSED_IMAGE if compressed else msgs.IMAGE, qos)
         writer.add_topic(label_topic, msgs.LABEL, qos)
         for frame in frames:
             try:
@@ -247,7 +260,12 @@ def convert(
                 skipped[f"unreadable image ({type(err).__name__})"] += 1
                 continue
             array, box, lms = _prepare(array, frame, resize, encoding)
-            writer.write(image_topic, stamp, msgs.image(array, stamp, frame_id, encoding))
+            raw = (
+                msgs.compressed_image(array, stamp, frame_id, encoding)
+                if compressed
+                else msgs.image(array, stamp, frame_id, encoding)
+            )
+            writer.write(image_topic, stamp, raw)
             writer.write(
                 label_topic,
                 stamp,

@@ -9,9 +9,10 @@ import numpy as np
 
 from emotionaldan_ros.bag.types import get_store
 from emotionaldan_ros.core import labels as L
-from emotionaldan_ros.core.image_codec import numpy_to_image
+from emotionaldan_ros.core.image_codec import compressed_format, encode_compressed, numpy_to_image
 
 IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 LABEL = "emotionaldan_msgs/msg/EmotionLabel"
 EMOTION_ARRAY = "emotionaldan_msgs/msg/EmotionArray"
 UNKNOWN_LABEL = 255
@@ -68,6 +69,18 @@ def image(array: np.ndarray, stamp: int, frame_id: str, encoding: str = "bgr8") 
         data=np.frombuffer(fields.data, dtype=np.uint8),
     )
     return bytes(get_store().serialize_cdr(msg, IMAGE))
+
+
+def compressed_image(
+    array: np.ndarray, stamp: int, frame_id: str, fmt: str = "jpeg", quality: int = 90
+) -> bytes:
+    """Serialised `sensor_msgs/CompressedImage` (jpeg or png) of a BGR or gray image."""
+    msg = _t(COMPRESSED_IMAGE)(
+        header=header(stamp, frame_id),
+        format=compressed_format(fmt, "mono8" if array.ndim == 2 else "bgr8"),
+        data=np.frombuffer(encode_compressed(array, fmt, quality=quality), dtype=np.uint8),
+    )
+    return bytes(get_store().serialize_cdr(msg, COMPRESSED_IMAGE))
 
 
 def label(

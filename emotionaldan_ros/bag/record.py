@@ -1,9 +1,12 @@
 """`record`: write raw messages of chosen topics to a rosbag2 bag (mcap default, or sqlite3).
 
-Topics are matched by name or glob pattern (default `/cabin/*`) and picked up as they appear.
-Messages are taken serialised (`raw=True`: no decode/encode) and stamped with the node clock at
-receipt, like `ros2 bag record`. SIGINT / SIGTERM / --duration / --max-messages all end in a clean
-close (indexes and metadata written), so a stopped recording is never a truncated bag.
+Topics are matched by name or glob pattern (default `/cabin/*`) and picked up as they appear
+(the graph is scanned every `--discovery-period`, 0.1 s; the bag folder, its first storage file
+and `metadata.yaml` exist from the start). Messages are taken serialised (`raw=True`: no
+decode/encode) and stamped with the node clock at receipt, like `ros2 bag record`. SIGINT /
+SIGTERM / --duration / --max-messages all end in a clean close (indexes and metadata written);
+after SIGKILL or a power loss, `emotionaldan-bag reindex` salvages what was written (see
+`bag/writer.py`).
 """
 
 from __future__ import annotations
@@ -132,7 +135,10 @@ def run_record(args: argparse.Namespace) -> int:
                 for topic in recorder.discover():
                     print(f"subscribed to {topic}", file=sys.stderr)
                 next_scan = now + args.discovery_period
-            executor.spin_once(timeout_sec=0.05)
+            # spin_once runs one callback: drain what is ready before the next scan.
+            until = time.monotonic() + args.discovery_period
+            while time.monotonic() < until and not stop:
+                executor.spin_once(timeout_sec=min(0.02, args.discovery_period))
             if args.duration and now - start >= args.duration:
                 break
             if args.max_messages and recorder.count >= args.max_messages:

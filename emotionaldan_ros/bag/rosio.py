@@ -8,11 +8,24 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rosbags.interfaces import Qos, QosDurability, QosReliability
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+)
+from rosbags.interfaces import (
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
 
-from emotionaldan_ros.bag.bagio import make_qos
+from emotionaldan_ros.graph import known_qos
 
 # Subscriptions: deep queues so that a burst is written, not dropped.
 RECORD_DEPTH = 100
@@ -52,16 +65,36 @@ def subscription_qos(node: Node, topic: str) -> QoSProfile:
     )
 
 
+def _time(duration: Duration) -> QosTime:
+    sec, nsec = divmod(duration.nanoseconds, 1_000_000_000)
+    return QosTime(sec=sec, nsec=nsec)
+
+
 def offered_qos(node: Node, topic: str) -> list[Qos]:
-    """The publishers' QoS of `topic`, as stored in bag metadata."""
+    """The publishers' QoS of `topic`, as stored in bag metadata.
+
+    Stored as discovered (rosbag2 does the same). Discovery does not carry the history depth
+    (it reports history 'unknown', depth 0): for the cabin graph's own topics the depth its
+    nodes really use is filled in (`graph.TOPIC_QOS`); other topics keep 'unknown' / 0.
+    """
     out = []
     for info in node.get_publishers_info_by_topic(topic):
         q = info.qos_profile
+        history, depth = QosHistory(int(q.history)), int(q.depth)
+        known = known_qos(topic)
+        if history == QosHistory.UNKNOWN and known is not None:
+            history, depth = QosHistory.KEEP_LAST, known.depth
         out.append(
-            make_qos(
-                reliable=q.reliability == ReliabilityPolicy.RELIABLE,
-                transient_local=q.durability == DurabilityPolicy.TRANSIENT_LOCAL,
-                depth=max(1, int(q.depth)),
+            Qos(
+                history=history,
+                depth=depth,
+                reliability=QosReliability(int(q.reliability)),
+                durability=QosDurability(int(q.durability)),
+                deadline=_time(q.deadline),
+                lifespan=_time(q.lifespan),
+                liveliness=QosLiveliness(int(q.liveliness)),  # same numbering as rclpy
+                liveliness_lease_duration=_time(q.liveliness_lease_duration),
+                avoid_ros_namespace_conventions=bool(q.avoid_ros_namespace_conventions),
             )
         )
     return out

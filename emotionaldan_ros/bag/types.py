@@ -4,13 +4,16 @@ Definitions come from the `.msg` files (installed `share/<pkg>/msg/` first, then
 `emotionaldan_msgs/msg/`), so the RIHS01 type hashes equal the ones rosidl generates and a real
 `ros2 bag info` / `ros2 bag play` accepts our bags. Stored definitions are the full `.msg` texts
 (comments included) in rosbag2's `ros2msg` layout: the top-level type first, then every nested
-type after a line of 80 `=` and a `MSG: pkg/msg/Type` line.
+type after a line of 80 `=` and a `MSG: pkg/Type` line (no `/msg/`: what rosbag2's writer and
+`rosbags` write, and the only form Foxglove's `@foxglove/rosmsg` parser accepts).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +33,21 @@ def base_store() -> Stores:
         return Stores.ROS2_KILTED
     ros2 = [s for s in Stores if s.name.startswith("ROS2_")]
     return ros2[-1]
+
+
+def ros_distro() -> str:
+    """Name of the ROS 2 distro in use, as rosbag2 writes it into `ros_distro`.
+
+    `ROS_DISTRO` when a ROS install is sourced; else the distro of the pip-installed rclpy wheel
+    (`ros-kilted-rclpy` → 'kilted'); else the distro of the typestore the bags are written with.
+    """
+    if distro := os.environ.get("ROS_DISTRO", "").strip():
+        return distro
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if match := re.fullmatch(r"ros-([a-z]+)-rclpy", name):
+            return match.group(1)
+    return base_store().name.removeprefix("ROS2_").lower()
 
 
 def _share_dirs() -> list[Path]:
@@ -122,7 +140,8 @@ def message_definition(msgtype: str, store: Typestore | None = None) -> str:
         raise KeyError(msgtype)
     parts = [_type_text(msgtype, store).rstrip("\n")]
     for dep in _nested_types(msgtype, store):
-        parts.append(f"{SEPARATOR}\nMSG: {dep}\n{_type_text(dep, store).rstrip(chr(10))}")
+        name = dep.replace("/msg/", "/", 1)  # rosbag2 names dependencies pkg/Type
+        parts.append(f"{SEPARATOR}\nMSG: {name}\n{_type_text(dep, store).rstrip(chr(10))}")
     return "\n".join(parts) + "\n"
 
 

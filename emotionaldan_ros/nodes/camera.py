@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from emotionaldan_ros.core.camera_info import Calibration, load_calibration, uncalibrated
 from emotionaldan_ros.core.sources import FrameSource, SourceError, open_source
+from emotionaldan_ros.nodes.calibration import camera_info_msg, publish_static_transform
 from emotionaldan_ros.nodes.common import (
     FRAME_PUB_QOS,
     Diagnostics,
     Stats,
+    bgr_to_compressed_msg,
     bgr_to_image_msg,
     declare_params,
 )
@@ -36,7 +39,47 @@ PARAMS = (
     ParamSpec("loop", False, "Restart files / folders / demo at their end", read_only=True),
     ParamSpec("width", 0, "Resize frames to this width (0 = native)", range=(0, 7680)),
     ParamSpec("height", 0, "Resize frames to this height (0 = native)", range=(0, 4320)),
-    ParamSpec("frame_id", "cabin_camera", "frame_id written into every header"),
+    ParamSpec(
+        "frame_id",
+        "cabin_camera_optical_frame",
+        "frame_id of every image and CameraInfo: the camera's optical frame (REP-103: z forward, "
+        "x right, y down)",
+    ),
+    ParamSpec(
+        "camera_info_url",
+        "",
+        "Calibration file in the camera_calibration_parsers YAML format (path or file:// URL); "
+        "'' = uncalibrated pinhole guess (focal length = image width, no distortion)",
+        read_only=True,
+    ),
+    ParamSpec(
+        "publish_tf",
+        False,
+        "Publish the static transform parent_frame_id -> frame_id (rotation only) on /tf_static; "
+        "needs tf2_msgs (a ROS install)",
+        read_only=True,
+    ),
+    ParamSpec(
+        "publish_compressed",
+        False,
+        "Also publish camera/image_raw/compressed (sensor_msgs/CompressedImage, image_transport's "
+        "naming)",
+        read_only=True,
+    ),
+    ParamSpec(
+        "compressed_format",
+        "jpeg",
+        "Format of camera/image_raw/compressed",
+        choices=("jpeg", "png"),
+        read_only=True,
+    ),
+    ParamSpec("jpeg_quality", 90, "JPEG quality of camera/image_raw/compressed", range=(1, 100)),
+    ParamSpec(
+        "parent_frame_id",
+        "cabin_camera_link",
+        "Body frame of the camera (x forward, z up) for publish_tf",
+        read_only=True,
+    ),
 )
 
 
@@ -62,10 +105,22 @@ class CameraNode(Node):
         # A missing device or unreadable file ends start-up with a clear message.
         self.source = open_with_fallback(p["source"], p["loop"], size)
         self.frame_id = p["frame_id"]
+        self.calibration = load_calibration(p["camera_info_url"]) if p["camera_info_url"] else None
+        self._infos: dict[tuple[int, int], Calibration] = {}
+        self.tf_pub = (
+            publish_static_transform(self, p["parent_frame_id"], p["frame_id"])
+            if p["publish_tf"]
+            else None
+        )
         self.finished = False
         self.published = 0
         self.image_pub = self.create_publisher(Image, "camera/image_raw", FRAME_PUB_QOS)
         self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", FRAME_PUB_QOS)
+        self.compressed_pub = (
+            self.create_publisher(CompressedImage, "camera/image_raw/compressed", FRAME_PUB_QOS)
+            if p["publish_compressed"]
+            else None
+        )
         fps = p["fps"] or self.source.fps or DEFAULT_FPS
         self.timer = self.create_timer(1.0 / fps, self.timer_callback)
         self.get_logger().info(f"publishing {self.source.name} at {fps:.1f} fps")
@@ -83,15 +138,34 @@ class CameraNode(Node):
             self.end_of_stream()
             return
         image = bgr_to_image_msg(frame, self._header())
-        info = CameraInfo(header=image.header, height=image.height, width=image.width)
-        # Uncalibrated pinhole guess (focal length ~ image width), enough for overlays.
-        f, cx, cy = float(image.width), image.width / 2.0, image.height / 2.0
-        info.k = [f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0]
-        info.distortion_model = "plumb_bob"
+        info = camera_info_msg(self._calibration(image.width, image.height), image.header)
         self.image_pub.publish(image)
+        if self.compressed_pub is not None:
+            fmt, quality = self.get_parameter("compressed_format").value, self._jpeg_quality()
+            self.compressed_pub.publish(bgr_to_compressed_msg(frame, image.header, fmt, quality))
         self.info_pub.publish(info)
         self.published += 1
         self.stats.count("published")
+
+    def _jpeg_quality(self) -> int:
+        return int(self.get_parameter("jpeg_quality").value)  # may change at run time
+
+    def _calibration(self, width: int, height: int) -> Calibration:
+        """Intrinsics at this frame size: the calibration file's (scaled) or the guess."""
+        calib = self._infos.get((width, height))
+        if calib is None:
+            if self.calibration is None:
+                calib = uncalibrated(width, height)
+            else:
+                calib = self.calibration.scaled(width, height)
+                if calib is not self.calibration:
+                    self.get_logger().warning(
+                        f"calibration is for {self.calibration.width}x"
+                        f"{self.calibration.height}, frames are {width}x{height}: intrinsics "
+                        "scaled"
+                    )
+            self._infos[(width, height)] = calib
+        return calib
 
     def end_of_stream(self) -> None:
         """Stop publishing and release the source."""

@@ -22,10 +22,18 @@ from rcl_interfaces.msg import (
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from emotionaldan_ros.core.image_codec import image_to_numpy, numpy_to_image, to_bgr8
+from emotionaldan_ros.core.image_codec import (
+    compressed_format,
+    decode_compressed,
+    encode_compressed,
+    image_to_numpy,
+    numpy_to_image,
+    to_bgr8,
+)
+from emotionaldan_ros.core.rates import input_rate_problem
 from emotionaldan_ros.params import ParamSpec, ParamValue
 
 # Frames: newest wins (depth 1). Subscribers are best effort so that they match any camera
@@ -49,6 +57,15 @@ ALERT_QOS = QoSProfile(
 )
 
 T = TypeVar("T")
+
+# Every node that consumes a stream declares this one (its Diagnostics read it each period).
+MIN_INPUT_RATE_PARAM = ParamSpec(
+    "min_input_rate_hz",
+    0.0,
+    "Expected minimum input rate: /diagnostics warns below it and reports an error when no "
+    "input arrives at all (as diagnostic_updater's frequency status); 0 = no check",
+    range=(0.0, 1000.0),
+)
 
 
 # ---------------------------------------------------------------------------------- parameters
@@ -225,10 +242,13 @@ class Stats:
 
     def rate(self, key: str) -> float:
         """Events per second over the window."""
+        return self.events(key, self.window_s) / self.window_s
+
+    def events(self, key: str, window_s: float) -> int:
+        """Events of `key` in the last `window_s` seconds."""
         now = time.monotonic()
         with self._lock:
-            events = self._events.get(key, ())
-            return sum(1 for t in events if now - t <= self.window_s) / self.window_s
+            return sum(1 for t in self._events.get(key, ()) if now - t <= window_s)
 
     def latency_ms(self) -> tuple[float, float]:
         """(median, p95) of recent latencies, NaN when none."""
@@ -249,9 +269,32 @@ class Diagnostics:
     def __init__(self, node: Node, stats: Stats, period_s: float = 1.0) -> None:
         self._node = node
         self._stats = stats
-        self.state = "running"
+        self._running_since = time.monotonic()
+        self._state = "running"
         self._pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._timer = node.create_timer(period_s, self.publish)
+
+    @property
+    def state(self) -> str:
+        """'running', or why not ('unconfigured', 'inactive', 'end of stream', ...)."""
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        if value == "running" and self._state != "running":
+            self._running_since = time.monotonic()  # the rate window restarts
+        self._state = value
+
+    def _min_input_rate_hz(self) -> float:
+        name = MIN_INPUT_RATE_PARAM.name
+        if not self._node.has_parameter(name):
+            return 0.0
+        return float(self._node.get_parameter(name).value)  # may change at run time
+
+    def _rate_problem(self) -> tuple[str, str] | None:
+        minimum = self._min_input_rate_hz()
+        window = min(self._stats.window_s, time.monotonic() - self._running_since)
+        return input_rate_problem(self._stats.events("received", window), window, minimum)
 
     def publish(self) -> None:
         """Send the current counters, rates and latency."""
@@ -261,14 +304,20 @@ class Diagnostics:
         status.name = f"emotionaldan_ros: {self._node.get_fully_qualified_name()}"
         status.hardware_id = "cabin"
         errors = s.counts.get("errors", 0)
+        rate = self._rate_problem() if self.state == "running" else None
         if self.state != "running":
             status.level, status.message = DiagnosticStatus.WARN, self.state
+        elif rate is not None and rate[0] == "error":
+            status.level, status.message = DiagnosticStatus.ERROR, rate[1]
         elif errors:
             status.level, status.message = DiagnosticStatus.WARN, f"{errors} errors"
+        elif rate is not None:
+            status.level, status.message = DiagnosticStatus.WARN, rate[1]
         else:
             status.level, status.message = DiagnosticStatus.OK, "ok"
         values = {
             "input_rate_hz": f"{s.rate('received'):.2f}",
+            "min_input_rate_hz": f"{self._min_input_rate_hz():g}",
             "output_rate_hz": f"{s.rate('published'):.2f}",
             "latency_p50_ms": f"{p50:.1f}",
             "latency_p95_ms": f"{p95:.1f}",
@@ -288,8 +337,14 @@ def stamp_ns(header: Header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
-def image_msg_to_bgr(msg: Image) -> np.ndarray:
-    """Decode a sensor_msgs/Image into BGR uint8 (raises ImageDecodeError on bad messages)."""
+def image_msg_to_bgr(msg: Image | CompressedImage) -> np.ndarray:
+    """Decode a sensor_msgs/Image or CompressedImage (jpeg/png) into BGR uint8.
+
+    Raises:
+        ImageDecodeError: a message that does not hold a usable image.
+    """
+    if isinstance(msg, CompressedImage):
+        return decode_compressed(msg.format, msg.data)
     array = image_to_numpy(
         msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
     )
@@ -304,4 +359,42 @@ def bgr_to_image_msg(bgr: np.ndarray, header: Header) -> Image:
     msg.height, msg.width = fields.height, fields.width
     msg.encoding, msg.is_bigendian, msg.step = fields.encoding, fields.is_bigendian, fields.step
     msg.data = fields.data
+    return msg
+
+
+# Transports, as image_transport names them: `raw` on the base topic, `compressed` (jpeg/png)
+# on `<base>/compressed`.
+IMAGE_TRANSPORTS = ("raw", "compressed")
+
+
+def image_topic(base: str, transport: str) -> str:
+    """The topic a transport uses for a base image topic (image_transport's naming)."""
+    if transport not in IMAGE_TRANSPORTS:
+        raise ValueError(f"unknown image transport {transport!r}: use one of {IMAGE_TRANSPORTS}")
+    return base if transport == "raw" else f"{base}/{transport}"
+
+
+def image_subscription(
+    node: Node,
+    callback: Callable[[Any], None],
+    transport: str,
+    qos: QoSProfile,
+    base: str = "camera/image_raw",
+) -> Any:
+    """Subscribe to `base` (Image) or `base/compressed` (CompressedImage) by transport.
+
+    Callbacks get either message type; `image_msg_to_bgr` decodes both to the same BGR array.
+    """
+    msg_type = Image if transport == "raw" else CompressedImage
+    return node.create_subscription(msg_type, image_topic(base, transport), callback, qos)
+
+
+def bgr_to_compressed_msg(
+    bgr: np.ndarray, header: Header, fmt: str = "jpeg", quality: int = 90
+) -> CompressedImage:
+    """Encode a BGR uint8 array as a CompressedImage the way image_transport's plugin does."""
+    msg = CompressedImage()
+    msg.header = header
+    msg.format = compressed_format(fmt)
+    msg.data = encode_compressed(bgr, fmt, quality=quality)
     return msg

@@ -27,6 +27,7 @@ from emotionaldan_ros.nodes.common import (
     FRAME_SUB_QOS,
     RESULT_QOS,
     bgr_to_image_msg,
+    image_subscription,
     stamp_ns,
 )
 from emotionaldan_ros.nodes.messages import emotion_array, rois_to_boxes, select_faces
@@ -85,8 +86,8 @@ class EmotionalDanNode(ModelNode):
     def subscribe(self) -> list:
         """Images and faces in; their callbacks pair them by stamp."""
         return [
-            self.create_subscription(
-                Image, "camera/image_raw", self.image_callback, FRAME_SUB_QOS
+            image_subscription(
+                self, self.image_callback, self.params["image_transport"], FRAME_SUB_QOS
             ),
             self.create_subscription(Faces, "faces", self.faces_callback, RESULT_QOS),
         ]

@@ -12,6 +12,7 @@ from emotionaldan_ros.core.detection.tracker import IouTracker
 from emotionaldan_ros.nodes.common import (
     FRAME_SUB_QOS,
     RESULT_QOS,
+    image_subscription,
 )
 from emotionaldan_ros.nodes.messages import faces_message
 from emotionaldan_ros.nodes.model_node import MODEL_NODE_PARAMS, ModelNode
@@ -82,7 +83,9 @@ class FaceDetectorNode(ModelNode):
     def subscribe(self) -> list:
         """Images in; each callback only hands the newest image to the worker."""
         return [
-            self.create_subscription(Image, "camera/image_raw", self.image_callback, FRAME_SUB_QOS)
+            image_subscription(
+                self, self.image_callback, self.params["image_transport"], FRAME_SUB_QOS
+            )
         ]
 
     def unload(self) -> None:

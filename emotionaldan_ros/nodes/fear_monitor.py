@@ -9,7 +9,14 @@ from rclpy.node import Node
 from emotionaldan_msgs.msg import EmotionArray, PassengerAlert
 from emotionaldan_ros.core.fear import FearMonitor, FearParams
 from emotionaldan_ros.core.labels import FEAR
-from emotionaldan_ros.nodes.common import ALERT_QOS, RESULT_QOS, Diagnostics, Stats, declare_params
+from emotionaldan_ros.nodes.common import (
+    ALERT_QOS,
+    MIN_INPUT_RATE_PARAM,
+    RESULT_QOS,
+    Diagnostics,
+    Stats,
+    declare_params,
+)
 from emotionaldan_ros.nodes.messages import alert_message
 from emotionaldan_ros.nodes.runtime import run_single
 from emotionaldan_ros.params import ParamSpec
@@ -50,6 +57,7 @@ PARAMS = (
         "A passenger unseen this long has left; the alert is cleared, s",
         range=(0.01, 600.0),
     ),
+    MIN_INPUT_RATE_PARAM,
 )
 
 
@@ -59,7 +67,7 @@ class FearMonitorNode(Node):
     def __init__(self, **kwargs: object) -> None:
         super().__init__("fear_monitor", **kwargs)
         values = declare_params(self, PARAMS, cross_check=_fear_params_problem)
-        self.monitor = FearMonitor(FearParams(**values))
+        self.monitor = FearMonitor(FearParams(**_fear_values(values)))
         self.add_post_set_parameters_callback(self._params_changed)
         self.stats = Stats()
         self.diagnostics = Diagnostics(self, self.stats)
@@ -95,10 +103,16 @@ class FearMonitorNode(Node):
         self.monitor.params = FearParams(**values)
 
 
+def _fear_values(values: dict) -> dict:
+    """The parameters that are FearParams fields (not the node's diagnostics settings)."""
+    fields = {f.name for f in dataclasses.fields(FearParams)}
+    return {k: v for k, v in values.items() if k in fields}
+
+
 def _fear_params_problem(values: dict) -> str | None:
     """Cross-parameter rules (exit below enter, ...) of FearParams, as one message."""
     try:
-        FearParams(**{k: float(v) for k, v in values.items()})
+        FearParams(**{k: float(v) for k, v in _fear_values(values).items()})
     except ValueError as exc:
         return str(exc)
     return None

@@ -16,6 +16,7 @@ from sensor_msgs.msg import Image
 
 from emotionaldan_ros.core.image_codec import ImageDecodeError
 from emotionaldan_ros.nodes.common import (
+    MIN_INPUT_RATE_PARAM,
     Diagnostics,
     LatestSlot,
     Stats,
@@ -36,6 +37,15 @@ MODEL_NODE_PARAMS = (
         range=(0, 256),
         read_only=True,
     ),
+    ParamSpec(
+        "image_transport",
+        "raw",
+        "Images in: 'raw' (sensor_msgs/Image on camera/image_raw) or 'compressed' "
+        "(CompressedImage, jpeg/png, on camera/image_raw/compressed)",
+        choices=("raw", "compressed"),
+        read_only=True,
+    ),
+    MIN_INPUT_RATE_PARAM,
     ParamSpec(
         "autostart",
         True,

@@ -16,7 +16,10 @@ CSV format (`load_csv`), UTF-8, one face per row::
     pts/img9.png,,10,12,90,100,"x1;y1;x2;y2;...;x68;y68"
 
 - `path` is relative to the CSV file's folder (or absolute); `label` is a class name/alias or an
-  index in DESIGN §2 order; empty or -1 means "no emotion label".
+  index in DESIGN §2 order; empty or -1 means "no emotion label". With
+  `allow_outside_root=False` (what `emotionaldan-bag from-dataset` uses by default) a path that
+  resolves outside the CSV's folder (`../x.jpg`, an absolute path, a symlink out) is skipped and
+  counted as "outside the dataset root".
 - `x1,y1,x2,y2` (face box, image pixels) and `landmarks` (136 values "x;y;..." in iBUG order) are
   optional and may be left empty per row.
 - The header row is optional; without it the columns are positional in the order above.
@@ -120,8 +123,20 @@ def _parse_label(text: str, num_classes: int, where: str) -> int:
     return idx
 
 
-def load_csv(csv_path: Path | str, num_classes: int = 7, name: str = "csv") -> SampleSet:
+def load_csv(
+    csv_path: Path | str,
+    num_classes: int = 7,
+    name: str = "csv",
+    allow_outside_root: bool = True,
+) -> SampleSet:
     """Read the documented CSV list (see the module docstring).
+
+    Args:
+        csv_path: the CSV file; relative paths in it are relative to its folder (the root).
+        num_classes: label space, 7 or 8.
+        name: dataset name written into the samples.
+        allow_outside_root: also read images that resolve outside the root (else skip and
+            count them).
 
     Raises:
         FileNotFoundError: the CSV is missing.
@@ -131,6 +146,7 @@ def load_csv(csv_path: Path | str, num_classes: int = 7, name: str = "csv") -> S
     if not csv_path.is_file():
         raise FileNotFoundError(f"{name} CSV file not found: {csv_path}")
     base = csv_path.parent
+    root = base.resolve()
     samples: list[FaceSample] = []
     dropped: dict[str, int] = {}
     columns = list(CSV_COLUMNS)
@@ -165,6 +181,11 @@ def load_csv(csv_path: Path | str, num_classes: int = 7, name: str = "csv") -> S
             landmarks = parse_landmark_values(lm_text, where) if lm_text else None
             path = Path(rec["path"]).expanduser()
             path = path if path.is_absolute() else base / path
+            if not allow_outside_root and not path.resolve().is_relative_to(root):
+                dropped["outside the dataset root"] = (
+                    dropped.get("outside the dataset root", 0) + 1
+                )
+                continue
             if not path.is_file():
                 dropped["missing image"] = dropped.get("missing image", 0) + 1
                 continue
