@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from emotionaldan_ros.core.detection.base import KEYPOINT_NAMES
+
 __all__ = [
     "KEYPOINT_NAMES",
     "Letterbox",
@@ -29,14 +31,6 @@ __all__ = [
     "weighted_nms",
 ]
 
-KEYPOINT_NAMES = (
-    "right_eye",
-    "left_eye",
-    "nose_tip",
-    "mouth_center",
-    "right_ear_tragion",
-    "left_ear_tragion",
-)
 
 
 @dataclass(frozen=True)

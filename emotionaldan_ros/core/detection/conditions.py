@@ -14,7 +14,7 @@ with hand-checked boxes into such images, deterministically, and moves the boxes
 | `closeup_ir` | the close-ups, rendered IR-like as in `ir` |
 | `small48`, `small64`, `small96` | the photo shrunk (INTER_AREA) until its median face is 48, 64 or 96 px (photos whose faces are already that small are left out) |
 
-Faces cut by a crop border: a face that keeps at least 60 % of its box area and 24 px of side in
+Faces cut by a crop border: a face that keeps at least 75 % of its box area and 24 px of side in
 the crop stays a face to find; a smaller part becomes an *ignore* region (a detection on it is
 neither a hit nor a false alarm), as WIDER FACE treats faces too small or too hidden to label.
 Photos without faces yield negative crops (the centre of the photo) in the close-up conditions.
@@ -53,7 +53,7 @@ CONDITIONS = (
 )
 CLOSEUP_FILLS = (0.35, 0.65, 0.95)
 CLOSEUP_SIZE = 224
-MIN_VISIBLE = 0.6  # fraction of a face's box area inside a crop for it to stay a face to find
+MIN_VISIBLE = 0.75  # fraction of a face's box area inside a crop for it to stay a face to find
 MIN_SIDE = 24  # px: smaller faces become ignore regions
 
 

@@ -214,16 +214,26 @@ class TfliteNet(nn.Module):
         key = f"t{index}"
         return self.params[key] if key in self.params else env[index]
 
+    def _hw(self, index: int) -> tuple[int, int]:
+        """Static height, width of a tensor (from the graph: no shape ops in the export)."""
+        shape = self.spec.shapes[str(index)]
+        return int(shape[1]), int(shape[2])
+
     def _conv(self, op: dict, x: torch.Tensor, depthwise: bool) -> torch.Tensor:
         w = self._get({}, op["inputs"][1])
         b = self._get({}, op["inputs"][2]) if len(op["inputs"]) > 2 else None
         sh, sw = op["options"]["stride"]
-        kh, kw = w.shape[-2:]
+        kh, kw = (int(v) for v in w.shape[-2:])
+        sym: tuple[int, int] = (0, 0)
         if op["options"]["padding"] == "same":
-            ph, pw = _same_pad(x.shape[2], kh, sh), _same_pad(x.shape[3], kw, sw)
-            x = F.pad(x, (pw[0], pw[1], ph[0], ph[1]))
-        groups = x.shape[1] if depthwise else 1
-        return F.conv2d(x, w, b, stride=(sh, sw), groups=groups)
+            h, w_ = self._hw(op["inputs"][0])
+            ph, pw = _same_pad(h, kh, sh), _same_pad(w_, kw, sw)
+            if ph[0] == ph[1] and pw[0] == pw[1]:  # one Conv node with its own padding
+                sym = (ph[0], pw[0])
+            else:
+                x = F.pad(x, (pw[0], pw[1], ph[0], ph[1]))
+        groups = int(w.shape[0]) if depthwise else 1
+        return F.conv2d(x, w, b, stride=(sh, sw), padding=sym, groups=groups)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(N, 3, H, W) float → the graph's outputs, in `spec.outputs` order."""
@@ -244,7 +254,8 @@ class TfliteNet(nn.Module):
                 kh, kw = opts["kernel"]
                 sh, sw = opts["stride"]
                 if opts["padding"] == "same":
-                    ph, pw = _same_pad(x.shape[2], kh, sh), _same_pad(x.shape[3], kw, sw)
+                    h, w_ = self._hw(ins[0])
+                    ph, pw = _same_pad(h, kh, sh), _same_pad(w_, kw, sw)
                     x = F.pad(x, (pw[0], pw[1], ph[0], ph[1]), value=float("-inf"))
                 y = F.max_pool2d(x, (kh, kw), (sh, sw))
             elif kind == "RESIZE_BILINEAR":
@@ -253,7 +264,7 @@ class TfliteNet(nn.Module):
             elif kind == "RESHAPE":
                 shape = self.spec.shapes[str(op["outputs"][0])]
                 nhwc = x.permute(0, 2, 3, 1) if x.dim() == 4 else x
-                y = nhwc.reshape([x.shape[0], *shape[1:]])
+                y = nhwc.reshape([-1, *shape[1:]])
                 if y.dim() == 4:
                     y = y.permute(0, 3, 1, 2)
             elif kind == "CONCATENATION":
