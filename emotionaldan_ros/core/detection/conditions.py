@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "CLOSEUP_SIZE",
     "Sample",
     "ir_like",
+    "load_photos",
     "make_condition",
     "make_conditions",
     "side_light",
@@ -222,3 +224,23 @@ def make_conditions(
 ) -> dict[str, list[Sample]]:
     """`make_condition` for each condition: condition → its samples."""
     return {c: make_condition(c, images, truth) for c in conditions}
+
+
+def load_photos(folder: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The photos named in `folder/boxes.json` (BGR) and their boxes, in the file's order.
+
+    Raises:
+        FileNotFoundError: a photo is missing or unreadable.
+        ValueError: malformed boxes.json (see `evaluate.load_boxes`).
+    """
+    from emotionaldan_ros.core.detection.evaluate import load_boxes
+
+    folder = Path(folder)
+    truth = load_boxes(folder / "boxes.json")
+    images = {}
+    for name in truth:
+        image = cv2.imread(str(folder / name), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"cannot read photo {folder / name}")
+        images[name] = image
+    return images, truth
