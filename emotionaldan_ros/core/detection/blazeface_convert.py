@@ -10,7 +10,7 @@ Each graph is read with the `tflite` flatbuffer schema package (conversion time 
 re-built in PyTorch (`tflite_net.TfliteNet`: same operators, weights widened from fp16, values
 unchanged), exported to ONNX (opset 17, TorchScript exporter) and checked against the PyTorch
 module with ONNX Runtime. The graph's structure is stored in the ONNX metadata (`tflite_graph`)
-so that tests can rebuild the PyTorch module from the shipped file. SHA256SUMS is rewritten.
+as a record of what was converted. SHA256SUMS is rewritten.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the fp16 → fp32 dequantisation of their weights). `read_tflite` (conversion ti
 the `tflite` flatbuffer schema package) turns a file into a `GraphSpec` (the operators with their
 options and shapes, JSON-serialisable) plus the constant tensors. `TfliteNet` runs a spec in
 PyTorch, NCHW, with TensorFlow's padding rules; `emotionaldan_ros.core.detection.blazeface_convert`
-exports it to ONNX, and the parity tests rebuild it from the shipped ONNX file's weights.
+exports it to ONNX (with the spec in the file's metadata, as a record of the graph).
 
 Layouts: TFLite is NHWC with OHWI convolution kernels and 1HWC depthwise kernels; the module keeps
 4-D activations NCHW and converts the kernels when it is built. A reshape or concat that the
@@ -50,22 +50,31 @@ class GraphSpec:
         outputs: name → tensor index of each graph output.
         shapes: tensor index (as str) → NHWC shape, for every tensor.
         ops: one dict per operator, in execution order: `op`, `inputs`, `outputs`, `options`.
+        ints: tensor index (as str) → values of the integer constants (pad widths, shapes).
     """
 
     input: int
     outputs: dict[str, int]
     shapes: dict[str, list[int]]
     ops: list[dict[str, Any]] = field(default_factory=list)
+    ints: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {"input": self.input, "outputs": self.outputs, "shapes": self.shapes, "ops": self.ops}
+        return {
+            "input": self.input,
+            "outputs": self.outputs,
+            "shapes": self.shapes,
+            "ops": self.ops,
+            "ints": self.ints,
+        }
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> GraphSpec:
         """Inverse of `to_dict`; ValueError on an operator this module does not implement."""
         spec = GraphSpec(int(data["input"]), dict(data["outputs"]), dict(data["shapes"]))
         spec.ops = list(data["ops"])
+        spec.ints = {k: [int(x) for x in v] for k, v in data.get("ints", {}).items()}
         unknown = {op["op"] for op in spec.ops} - set(SUPPORTED_OPS)
         if unknown:
             raise ValueError(f"unsupported TFLite operators: {sorted(unknown)}")
@@ -128,8 +137,10 @@ def read_tflite(path: str | Path) -> tuple[GraphSpec, dict[int, np.ndarray]]:
     used = {i for op in ops for i in op["inputs"]}
     consts = {i: v.astype(np.float32) if v.dtype == np.float16 else v for i, v in consts.items()}
     consts = {i: v for i, v in consts.items() if i in used}
+    ints = {str(i): v.reshape(-1).tolist() for i, v in consts.items() if v.dtype.kind == "i"}
+    consts = {i: v for i, v in consts.items() if v.dtype.kind == "f"}
     outputs = {g.Tensors(int(i)).Name().decode(): int(i) for i in g.OutputsAsNumpy()}
-    spec = GraphSpec(int(g.InputsAsNumpy()[0]), outputs, shapes, ops)
+    spec = GraphSpec(int(g.InputsAsNumpy()[0]), outputs, shapes, ops, ints)
     return spec, consts
 
 
@@ -185,22 +196,19 @@ class TfliteNet(nn.Module):
 
     Args:
         spec: the graph structure.
-        weights: tensor index → constant tensor in TFLite layout (kernels OHWI / 1HWC).
+        weights: tensor index → float constant, in TFLite layout (kernels OHWI / 1HWC).
     """
 
     def __init__(self, spec: GraphSpec, weights: dict[int, np.ndarray]) -> None:
         super().__init__()
         self.spec = spec
         self.params = nn.ParameterDict()
-        self.ints: dict[int, list[int]] = {}
+        self.ints: dict[int, list[int]] = {int(k): v for k, v in spec.ints.items()}
         for op in spec.ops:
             for slot, index in enumerate(op["inputs"]):
                 if index < 0 or index not in weights or f"t{index}" in self.params:
                     continue
-                value = np.asarray(weights[index])
-                if value.dtype.kind == "i":  # pad widths, shapes: plain Python ints
-                    self.ints[index] = value.reshape(-1).tolist()
-                    continue
+                value = np.array(weights[index])  # a copy: the module owns writable weights
                 if op["op"] == "CONV_2D" and slot == 1:
                     value = value.transpose(0, 3, 1, 2)  # OHWI → OIHW
                 elif op["op"] == "DEPTHWISE_CONV_2D" and slot == 1:
