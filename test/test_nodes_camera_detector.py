@@ -91,7 +91,7 @@ def header(sec):
     return h
 
 
-@pytest.mark.parametrize("detector", ["haar", "faceapi_tiny"])
+@pytest.mark.parametrize("detector", ["haar", "faceapi_tiny", "blazeface"])
 def test_detector_node_finds_real_face_and_survives_bad_images(detector):
     image = cv2.imread(str(FACE_FRAME))
     with RosHarness() as ros:
@@ -125,6 +125,15 @@ def test_detector_node_finds_real_face_and_survives_bad_images(detector):
         cx, cy = roi.x_offset + roi.width / 2, roi.y_offset + roi.height / 2
         assert 150 < cx < 500 and 30 < cy < 330 and roi.width > 60
         assert second.faces[0].id == first.faces[0].id  # stable id across frames
+        keypoints = first.faces[0].keypoints
+        if detector == "blazeface":  # eyes, nose, mouth, ears in image pixels
+            assert len(keypoints) == 6
+            eyes = keypoints[:2]
+            assert all(roi.x_offset < p.x < roi.x_offset + roi.width for p in eyes)
+            assert all(roi.y_offset < p.y < roi.y_offset + roi.height for p in eyes)
+            assert eyes[0].x < eyes[1].x  # the subject's right eye on the image's left
+        else:
+            assert keypoints == []
 
         bad = bgr_to_image_msg(image, header(3))
         bad.step = 10  # step smaller than a row

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from emotionaldan_ros.core.image_codec import numpy_to_image
 from emotionaldan_ros.core.sources import FrameSource, SourceError, open_source
 from emotionaldan_ros.nodes.common import (
     FRAME_PUB_QOS,
@@ -37,6 +40,14 @@ PARAMS = (
     ParamSpec("width", 0, "Resize frames to this width (0 = native)", range=(0, 7680)),
     ParamSpec("height", 0, "Resize frames to this height (0 = native)", range=(0, 4320)),
     ParamSpec("frame_id", "cabin_camera", "frame_id written into every header"),
+    ParamSpec(
+        "encoding",
+        "bgr8",
+        "Published encoding: bgr8, or mono8 (gray, as an infrared cabin camera gives; to try "
+        "the graph on IR-like input)",
+        choices=("bgr8", "mono8"),
+        read_only=True,
+    ),
 )
 
 
@@ -50,8 +61,19 @@ def open_with_fallback(spec: str, loop: bool, size: tuple[int, int] | None) -> F
         return open_source("demo", loop=loop, size=size)
 
 
+def mono8_message(bgr: np.ndarray, header: Header) -> Image:
+    """A BGR frame as a mono8 Image (OpenCV's luma weights), as a gray / IR camera sends."""
+    fields = numpy_to_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), "mono8")
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = fields.height, fields.width
+    msg.encoding, msg.is_bigendian, msg.step = fields.encoding, fields.is_bigendian, fields.step
+    msg.data = fields.data
+    return msg
+
+
 class CameraNode(Node):
-    """Publishes `camera/image_raw` (bgr8) and `camera/camera_info` at a fixed rate."""
+    """Publishes `camera/image_raw` (bgr8 or mono8) and `camera/camera_info` at a fixed rate."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__("camera", **kwargs)
@@ -62,6 +84,7 @@ class CameraNode(Node):
         # A missing device or unreadable file ends start-up with a clear message.
         self.source = open_with_fallback(p["source"], p["loop"], size)
         self.frame_id = p["frame_id"]
+        self.encoding = p["encoding"]
         self.finished = False
         self.published = 0
         self.image_pub = self.create_publisher(Image, "camera/image_raw", FRAME_PUB_QOS)
@@ -82,7 +105,10 @@ class CameraNode(Node):
             self.get_logger().error(f"camera read failed: {exc}")
             self.end_of_stream()
             return
-        image = bgr_to_image_msg(frame, self._header())
+        if self.encoding == "mono8":
+            image = mono8_message(frame, self._header())
+        else:
+            image = bgr_to_image_msg(frame, self._header())
         info = CameraInfo(header=image.header, height=image.height, width=image.width)
         # Uncalibrated pinhole guess (focal length ~ image width), enough for overlays.
         f, cx, cy = float(image.width), image.width / 2.0, image.height / 2.0

@@ -63,7 +63,7 @@ class Detector(Protocol):
 
 
 # Best quality/speed trade-off measured by benchmarks/detectors.py (see docs/detectors.md).
-DEFAULT_DETECTOR = "faceapi_tiny"
+DEFAULT_DETECTOR = "blazeface"
 
 _REGISTRY: dict[str, Callable[..., Detector]] = {}
 
