@@ -32,7 +32,12 @@ import torch
 from emotionaldan_ros.benchmarking import header
 from emotionaldan_ros.core.alignment import DEFAULT_MARGIN, DEFAULT_SHIFT
 from emotionaldan_ros.core.detection import create_detector
-from emotionaldan_ros.core.detection.conditions import CONDITIONS, Sample, load_photos, make_conditions
+from emotionaldan_ros.core.detection.conditions import (
+    CONDITIONS,
+    Sample,
+    load_photos,
+    make_conditions,
+)
 from emotionaldan_ros.core.detection.evaluate import DetectionReport, detection_metrics
 from emotionaldan_ros.core.sources import open_source
 
@@ -86,7 +91,11 @@ def pooled(reports: dict[str, DetectionReport]) -> tuple[int, int, int, float]:
     tp = sum(r.total.true_positives for r in reports.values())
     fp = sum(r.total.false_positives for r in reports.values())
     fn = sum(r.total.misses for r in reports.values())
-    ious = [r.total.mean_iou * r.total.true_positives for r in reports.values() if r.total.true_positives]
+    ious = [
+        r.total.mean_iou * r.total.true_positives
+        for r in reports.values()
+        if r.total.true_positives
+    ]
     return tp, fp, fn, float(np.sum(ious) / max(tp, 1))
 
 
@@ -238,9 +247,14 @@ def main() -> None:
         timed = [create_detector(c.name, **c.params, **_threads(c.name, threads)) for c in configs]
         speeds[threads] = time_interleaved(timed, frames, args.repeat)
 
-    print(header("Face detectors: quality per condition on test/data/detection, time per 640x480 frame"))
+    print(
+        header(
+            "Face detectors: quality per condition on test/data/detection, time per 640x480 frame"
+        )
+    )
     counts = ", ".join(
-        f"{c} {len(s)} images / {sum(len(x.boxes) for x in s)} faces" for c, s in conditions.items()
+        f"{c} {len(s)} images / {sum(len(x.boxes) for x in s)} faces"
+        for c, s in conditions.items()
     )
     print(
         f"quality: {counts}; match at IoU >= 0.5. speed: {args.repeat} interleaved passes over "
@@ -248,7 +262,9 @@ def main() -> None:
         "torch, OpenCV and ONNX Runtime threads\n"
     )
     cols = "".join(f" CPU ms, {n} thr. | wall ms, {n} thr. |" for n in speeds)
-    print(f"| detector, parameters | recall | precision | F1 | mean IoU | TP / FP / missed |{cols}")
+    print(
+        f"| detector, parameters | recall | precision | F1 | mean IoU | TP / FP / missed |{cols}"
+    )
     print("|---|---|---|---|---|---|" + "---|---|" * len(speeds))
     for i, (config, (reports, _)) in enumerate(zip(configs, results, strict=True)):
         tp, fp, fn, iou = pooled(reports)

@@ -94,7 +94,9 @@ def test_letterbox_maps_points_back_to_the_image():
     assert batch[0, :, 0, 0].tolist() == [0.0, 0.0, 0.0]  # padding: 0 (mid-gray)
     ys, xs = np.nonzero(batch[0, 0] > 0.5)
     corners = np.array([[xs.min(), ys.min()], [xs.max() + 1, ys.max() + 1]], np.float32) / 128
-    np.testing.assert_allclose(placement.to_image(corners, 128), [[400, 100], [440, 140]], atol=600 / 128)
+    np.testing.assert_allclose(
+        placement.to_image(corners, 128), [[400, 100], [440, 140]], atol=600 / 128
+    )
     gray_batch, _ = letterbox(image[:, :, 0], 128)
     np.testing.assert_allclose(gray_batch, batch)
 
@@ -104,7 +106,9 @@ def test_box_style_turns_with_the_head():
     box = np.array([[0, 0, 10, 10]], np.float32)
     np.testing.assert_allclose(style.apply(box), [[0, -4, 10, 16]])
     # A head rolled by 90 degrees: its tall box lies on its side.
-    np.testing.assert_allclose(style.apply(box, np.array([np.pi / 2])), [[-5, 1, 15, 11]], atol=1e-5)
+    np.testing.assert_allclose(
+        style.apply(box, np.array([np.pi / 2])), [[-5, 1, 15, 11]], atol=1e-5
+    )
     kps = np.zeros((1, 6, 2), np.float32)
     kps[0, 1] = [1, 1]  # left eye down-right of the right eye: roll +45 degrees
     assert eye_roll(kps)[0] == pytest.approx(np.pi / 4)

@@ -51,7 +51,7 @@ def test_renditions_keep_the_geometry_and_change_the_look(photos):
 
 
 def test_closeups_fill_the_frame_and_keep_their_faces(photos, conditions):
-    images, truth = photos
+    _, truth = photos
     closeups = conditions["closeup"]
     faces = sum(len(b) for b in truth.values())
     negatives = sum(len(b) == 0 for b in truth.values())

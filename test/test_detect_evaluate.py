@@ -124,6 +124,23 @@ def test_metrics_per_image_and_micro_total():
     assert report.matches["two"].false_positives.tolist() == [2]
 
 
+def test_ignore_regions_drop_detections_on_cut_faces():
+    gt = {"crop": [[0, 0, 10, 10]]}
+    # A hit, a detection mostly inside the ignore region, and one mostly outside it.
+    preds = {"crop": [[0, 0, 10, 10], [90, 0, 100, 10], [70, 0, 90, 10]]}
+    ignore = {"crop": [[88, 0, 100, 12]]}
+    plain = detection_metrics(preds, gt).total
+    assert (plain.true_positives, plain.false_positives) == (1, 2)
+    report = detection_metrics(preds, gt, ignore=ignore)
+    assert (report.total.true_positives, report.total.false_positives) == (1, 1)
+    assert report.matches["crop"].false_positives.tolist() == [2]  # 2/20 of its area inside
+    # A matched detection stays a hit even inside an ignore region; images not named have none.
+    both = detection_metrics({"a": [[0, 0, 10, 10]]}, {"a": [[0, 0, 10, 10]]}, ignore={"b": []})
+    assert both.total.true_positives == 1
+    with pytest.raises(ValueError, match="ignore regions"):
+        detection_metrics(preds, gt, ignore={"crop": [[0, 0, 1]]})
+
+
 def test_metrics_from_counts_edge_cases():
     nothing_found = Metrics.from_counts(0, 0, 3, [])
     assert (nothing_found.recall, nothing_found.precision, nothing_found.f1) == (0.0, 1.0, 0.0)

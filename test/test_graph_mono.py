@@ -1,4 +1,4 @@
-"""A mono8 (gray, IR-like) camera through the whole graph: detector and recogniser on gray frames."""
+"""A mono8 (gray, IR-like) camera through the whole graph: detector and recogniser on gray."""
 
 import re
 

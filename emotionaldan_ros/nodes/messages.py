@@ -23,6 +23,11 @@ def faces_message(
     """Build a Faces message (boxes x1y1x2y2 → RegionOfInterest in whole pixels).
 
     Args:
+        header: the source image's header.
+        boxes: (N, 4) x1, y1, x2, y2 face boxes in image pixels.
+        scores: (N,) detector scores.
+        ids: (N,) tracker ids.
+        name: the detector's name.
         keypoints: (N, K, 2) face keypoints in image pixels (`Detections.keypoints`), or None
             for a detector without keypoints (the faces' `keypoints` stay empty).
     """

@@ -1,4 +1,6 @@
-"""MediaPipe BlazeFace face detectors on ONNX Runtime: "blazeface", "blazeface_full", "blazeface_short".
+"""MediaPipe BlazeFace face detectors on ONNX Runtime.
+
+Registered as "blazeface" (both nets merged, the default), "blazeface_full" and "blazeface_short".
 
 Two converted MediaPipe nets (Apache-2.0, `emotionaldan_ros/models/blazeface/`, see its NOTICE):
 
@@ -30,9 +32,11 @@ import numpy as np
 from emotionaldan_ros.core.detection.base import Detections, register_detector
 from emotionaldan_ros.core.detection.blazeface_decode import (
     KEYPOINT_NAMES,
+    Letterbox,
     ModelSpec,
     decode,
     letterbox,
+    shrink,
     weighted_nms,
 )
 from emotionaldan_ros.core.detection.faceapi import _check_int, _check_threshold
@@ -40,9 +44,9 @@ from emotionaldan_ros.core.detection.faceapi import _check_int, _check_threshold
 __all__ = [
     "BOX_STYLE",
     "KEYPOINT_NAMES",
+    "MODEL_DIR",
     "BlazeFaceDetector",
     "BlazeFaceNet",
-    "MODEL_DIR",
     "model_path",
 ]
 
@@ -146,10 +150,14 @@ class BlazeFaceNet:
                 str(path), opts, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # any load failure means a bad file
-            raise WeightsError(f"cannot load ONNX model {path}: {exc}. {GET_WEIGHTS_HINT}") from exc
+            raise WeightsError(
+                f"cannot load ONNX model {path}: {exc}. {GET_WEIGHTS_HINT}"
+            ) from exc
         shape = self.session.get_inputs()[0].shape
         if list(shape) != [1, 3, self.spec.input_size, self.spec.input_size]:
-            raise WeightsError(f"{path}: input shape {shape} is not {variant}'s. {GET_WEIGHTS_HINT}")
+            raise WeightsError(
+                f"{path}: input shape {shape} is not {variant}'s. {GET_WEIGHTS_HINT}"
+            )
 
     def raw(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(1, 3, S, S) input → regressors (A, 16), logits (A,)."""
@@ -157,11 +165,23 @@ class BlazeFaceNet:
         return reg.reshape(-1, 16), logits.reshape(-1)
 
     def detect(
-        self, image: np.ndarray, score_threshold: float, iou_threshold: float
+        self,
+        image: np.ndarray,
+        score_threshold: float,
+        iou_threshold: float,
+        prepared: tuple[np.ndarray, Letterbox] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Boxes (N, 4) in the net's own style, keypoints (N, 6, 2), scores (N,), image pixels."""
+        """Boxes (N, 4) in the net's own style, keypoints (N, 6, 2), scores (N,), image pixels.
+
+        Args:
+            image: BGR or gray uint8 image.
+            score_threshold: keep hits scoring above this.
+            iou_threshold: weighted NMS IoU.
+            prepared: the image already letterboxed (by `letterbox` / `shrink`) to this net's
+                input size, and its placement; `image` is then not read.
+        """
         size = self.spec.input_size
-        batch, placement = letterbox(image, size)
+        batch, placement = prepared if prepared is not None else letterbox(image, size)
         reg, logits = self.raw(batch)
         boxes, keypoints, scores = decode(reg, logits, self.anchors, size, score_threshold)
         boxes, keypoints, scores = weighted_nms(boxes, keypoints, scores, iou_threshold)
@@ -228,8 +248,10 @@ class BlazeFaceDetector:
         model_dir: str | Path | None = None,
         roll_boxes: bool = True,
     ) -> None:
-        if not variants or any(v not in SPECS for v in variants) or len(set(variants)) != len(
-            variants
+        if (
+            not variants
+            or any(v not in SPECS for v in variants)
+            or len(set(variants)) != len(variants)
         ):
             raise ValueError(f"variants must be distinct names out of {sorted(SPECS)}")
         if input_size not in (0, None):
@@ -252,8 +274,15 @@ class BlazeFaceDetector:
             raise ValueError(f"expected an (H, W, 3) or (H, W) image, got shape {image.shape}")
         longer = max(image.shape[:2])
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        # Letterbox once for the largest net; smaller nets get that square shrunk.
+        largest = max(net.spec.input_size for net in self.nets)
+        batch, placement = letterbox(image, largest)
         for net in self.nets:
-            boxes, keypoints, scores = net.detect(image, self.score_threshold, self.iou_threshold)
+            size = net.spec.input_size
+            prepared = (batch, placement) if size == largest else shrink(batch, placement, size)
+            boxes, keypoints, scores = net.detect(
+                image, self.score_threshold, self.iou_threshold, prepared
+            )
             if net.variant == "short_range" and len(self.nets) > 1:
                 side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
                 keep = side >= self.short_min_side * longer

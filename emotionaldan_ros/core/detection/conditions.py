@@ -4,15 +4,15 @@ A cabin camera sees passengers close up, often in infrared (one channel, low con
 the side, and sometimes far away on a low-resolution sensor. `make_condition` turns real photos
 with hand-checked boxes into such images, deterministically, and moves the boxes with them:
 
-| condition | what it does |
-|---|---|
-| `photo` | the photo as it is |
-| `gray` | BGR → gray, replicated to 3 channels (a mono camera's frame as bgr8) |
-| `ir` | gray, contrast squeezed into [40, 150], gamma 1.4, blurred (σ 1), sensor noise (σ 4) |
-| `sidelight` | brightness ramps from 0.2 (left) to 1.6 (right) of the face area: strong side light |
-| `closeup` | one square crop per face, the face filling 35 %, 65 % and 95 % of the side, resized to 224 px (small sources are upscaled, as a 224 px crop of a small face is) |
-| `closeup_ir` | the close-ups, rendered IR-like as in `ir` |
-| `small48`, `small64`, `small96` | the photo shrunk (INTER_AREA) until its median face is 48, 64 or 96 px (photos whose faces are already that small are left out) |
+- `photo`: the photo as it is.
+- `gray`: BGR → gray, replicated to 3 channels (a mono camera's frame as bgr8).
+- `ir`: gray, contrast squeezed into [40, 150], gamma 1.4, blurred (σ 1), sensor noise (σ 4).
+- `sidelight`: brightness ramps from × 0.2 (left) to × 1.6 (right) across the faces.
+- `closeup`: one square crop per face, the face filling 35 %, 65 % and 95 % of its side,
+  resized to 224 px (small sources are upscaled, as a 224 px crop of a small face is).
+- `closeup_ir`: the close-ups, rendered IR-like as in `ir`.
+- `small48`, `small64`, `small96`: the photo shrunk (INTER_AREA) until its median face is 48,
+  64 or 96 px (photos whose faces are already that small are left out).
 
 Faces cut by a crop border: a face that keeps at least 75 % of its box area and 24 px of side in
 the crop stays a face to find; a smaller part becomes an *ignore* region (a detection on it is
@@ -30,9 +30,9 @@ import cv2
 import numpy as np
 
 __all__ = [
-    "CONDITIONS",
     "CLOSEUP_FILLS",
     "CLOSEUP_SIZE",
+    "CONDITIONS",
     "Sample",
     "ir_like",
     "load_photos",
@@ -105,7 +105,7 @@ def side_light(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     The ramp spans the faces (their union box, widened by half its width), so that every face
     has one dark and one bright half, as a low sun through a side window gives.
     """
-    h, w = image.shape[:2]
+    w = image.shape[1]
     if len(boxes):
         x1, x2 = float(boxes[:, 0].min()), float(boxes[:, 2].max())
         pad = (x2 - x1) / 2
@@ -126,9 +126,7 @@ def _crop(
     warp = np.array([[scale, 0, -x * scale], [0, scale, -y * scale]], np.float32)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     # Outside the photo (only when the crop is larger than it): mid gray, no fake texture.
-    crop = cv2.warpAffine(
-        image, warp, (size, size), flags=interp, borderValue=(114, 114, 114)
-    )
+    crop = cv2.warpAffine(image, warp, (size, size), flags=interp, borderValue=(114, 114, 114))
     moved = (boxes.reshape(-1, 2, 2) - [x, y]).reshape(-1, 4) * scale
     clipped = moved.clip(0, size)
     area = (moved[:, 2:] - moved[:, :2]).prod(axis=1)

@@ -267,7 +267,9 @@ def detection_metrics(
             if len(regions) and len(match.false_positives):
                 fp_boxes = as_boxes(boxes, "pred_boxes")[match.false_positives]
                 counted = _inside_fraction(fp_boxes, regions) < 0.5
-                match = Match(match.pairs, match.ious, match.false_positives[counted], match.misses)
+                match = Match(
+                    match.pairs, match.ious, match.false_positives[counted], match.misses
+                )
         except ValueError as exc:
             raise ValueError(f"image {name!r}: {exc}") from exc
         counts = (len(match.pairs), len(match.false_positives), len(match.misses))

@@ -178,9 +178,8 @@ def _options(op: Any, name: str) -> dict[str, Any]:
         out["kernel"] = [o.FilterHeight(), o.FilterWidth()]
     if name == "CONCATENATION":
         out["axis"] = o.Axis()
-    if name == "RESIZE_BILINEAR":
-        if o.AlignCorners() or not o.HalfPixelCenters():
-            raise ValueError("RESIZE_BILINEAR is supported with half-pixel centres only")
+    if name == "RESIZE_BILINEAR" and (o.AlignCorners() or not o.HalfPixelCenters()):
+        raise ValueError("RESIZE_BILINEAR is supported with half-pixel centres only")
     return out
 
 
