@@ -15,7 +15,7 @@ MODEL = os.environ.get("EMOTIONALDAN_YUNET_MODEL", "")
 
 @pytest.mark.parametrize("path", ["", "/nonexistent/yunet.onnx"])
 def test_missing_model_says_how_to_get_it(path):
-    with pytest.raises(FileNotFoundError, match="git clone .*opencv_zoo"):
+    with pytest.raises(FileNotFoundError, match=r"git clone .*opencv_zoo"):
         create_detector("yunet", model_path=path)
 
 
