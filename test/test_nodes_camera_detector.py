@@ -52,6 +52,24 @@ def test_camera_publishes_folder_then_ends_cleanly(tmp_path):
         assert stamps == sorted(set(stamps))
 
 
+def test_camera_publishes_mono8_when_asked(tmp_path):
+    folder = write_frames(tmp_path / "frames", n=2)
+    with RosHarness() as ros:
+        images = ros.collect(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        params = [
+            Parameter("source", value=str(folder)),
+            Parameter("fps", value=20.0),
+            Parameter("encoding", value="mono8"),
+        ]
+        cam = ros.add(
+            CameraNode(context=ros.context, namespace="/cabin", parameter_overrides=params)
+        )
+        assert ros.spin_until(lambda: cam.finished and len(images) == 2, timeout=10)
+        assert all(m.encoding == "mono8" for m in images)
+        assert (images[1].width, images[1].height, images[1].step) == (64, 48, 64)
+        assert len(images[1].data) == 64 * 48 and int(images[1].data[0]) == 40  # gray 40
+
+
 def test_camera_loop_keeps_going(tmp_path):
     folder = write_frames(tmp_path / "frames", n=2)
     with RosHarness() as ros:
@@ -81,6 +99,14 @@ def test_camera_missing_device_and_bad_params_are_clear_errors():
                 parameter_overrides=[
                     Parameter("source", value="demo"),
                     Parameter("fps", value=-1.0),
+                ],
+            )
+        with pytest.raises(ValueError, match="encoding must be one of"):
+            CameraNode(
+                context=ros.context,
+                parameter_overrides=[
+                    Parameter("source", value="demo"),
+                    Parameter("encoding", value="rgb8"),
                 ],
             )
 
