@@ -217,8 +217,9 @@ def test_bad_parameters_are_rejected(params, message):
 
 
 def test_bad_image_is_rejected(blazeface):
-    with pytest.raises(ValueError, match="image"):
-        blazeface.detect(np.zeros((0, 0, 3), np.uint8))
+    for bad in (np.zeros((0, 0, 3), np.uint8), np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8))):
+        with pytest.raises(ValueError, match="uint8 image"):
+            blazeface.detect(bad)
 
 
 def test_missing_or_modified_model_fails_clearly(tmp_path):

@@ -270,8 +270,12 @@ class BlazeFaceDetector:
 
     def detect(self, image: np.ndarray) -> Detections:
         """Find faces in an (H, W, 3) BGR or (H, W) gray uint8 image."""
-        if image.ndim not in (2, 3) or image.size == 0:
-            raise ValueError(f"expected an (H, W, 3) or (H, W) image, got shape {image.shape}")
+        ok = image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
+        if not ok or image.size == 0 or image.dtype != np.uint8:
+            raise ValueError(
+                f"expected an (H, W, 3) BGR or (H, W) gray uint8 image, got {image.dtype} "
+                f"{image.shape}"
+            )
         longer = max(image.shape[:2])
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         # Letterbox once for the largest net; smaller nets get that square shrunk.
