@@ -52,6 +52,24 @@ def test_camera_publishes_folder_then_ends_cleanly(tmp_path):
         assert stamps == sorted(set(stamps))
 
 
+def test_camera_publishes_mono8_when_asked(tmp_path):
+    folder = write_frames(tmp_path / "frames", n=2)
+    with RosHarness() as ros:
+        images = ros.collect(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        params = [
+            Parameter("source", value=str(folder)),
+            Parameter("fps", value=20.0),
+            Parameter("encoding", value="mono8"),
+        ]
+        cam = ros.add(
+            CameraNode(context=ros.context, namespace="/cabin", parameter_overrides=params)
+        )
+        assert ros.spin_until(lambda: cam.finished and len(images) == 2, timeout=10)
+        assert all(m.encoding == "mono8" for m in images)
+        assert (images[1].width, images[1].height, images[1].step) == (64, 48, 64)
+        assert len(images[1].data) == 64 * 48 and int(images[1].data[0]) == 40  # gray 40
+
+
 def test_camera_loop_keeps_going(tmp_path):
     folder = write_frames(tmp_path / "frames", n=2)
     with RosHarness() as ros:
@@ -83,6 +101,14 @@ def test_camera_missing_device_and_bad_params_are_clear_errors():
                     Parameter("fps", value=-1.0),
                 ],
             )
+        with pytest.raises(ValueError, match="encoding must be one of"):
+            CameraNode(
+                context=ros.context,
+                parameter_overrides=[
+                    Parameter("source", value="demo"),
+                    Parameter("encoding", value="rgb8"),
+                ],
+            )
 
 
 def header(sec):
@@ -91,7 +117,7 @@ def header(sec):
     return h
 
 
-@pytest.mark.parametrize("detector", ["haar", "faceapi_tiny"])
+@pytest.mark.parametrize("detector", ["haar", "faceapi_tiny", "blazeface"])
 def test_detector_node_finds_real_face_and_survives_bad_images(detector):
     image = cv2.imread(str(FACE_FRAME))
     with RosHarness() as ros:
@@ -125,6 +151,15 @@ def test_detector_node_finds_real_face_and_survives_bad_images(detector):
         cx, cy = roi.x_offset + roi.width / 2, roi.y_offset + roi.height / 2
         assert 150 < cx < 500 and 30 < cy < 330 and roi.width > 60
         assert second.faces[0].id == first.faces[0].id  # stable id across frames
+        keypoints = first.faces[0].keypoints
+        if detector == "blazeface":  # eyes, nose, mouth, ears in image pixels
+            assert len(keypoints) == 6
+            eyes = keypoints[:2]
+            assert all(roi.x_offset < p.x < roi.x_offset + roi.width for p in eyes)
+            assert all(roi.y_offset < p.y < roi.y_offset + roi.height for p in eyes)
+            assert eyes[0].x < eyes[1].x  # the subject's right eye on the image's left
+        else:
+            assert keypoints == []
 
         bad = bgr_to_image_msg(image, header(3))
         bad.step = 10  # step smaller than a row

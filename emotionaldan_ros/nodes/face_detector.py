@@ -31,11 +31,18 @@ PARAMS = (
         "input_size",
         0,
         "Size the detector works at, px (faceapi_tiny: multiple of 32, e.g. 320/416/512; "
-        "faceapi_ssd: 512; haar: longest image side); 0 = the detector's default",
+        "faceapi_ssd: 512; haar: longest image side; yunet: longest image side; blazeface*: "
+        "fixed, 0 only); 0 = the detector's default",
         range=(0, 4096),
         read_only=True,
     ),
-    ParamSpec("min_face_size", 40, "Smallest face side in pixels", range=(8, 4096)),
+    ParamSpec("min_face_size", 24, "Smallest face side in pixels", range=(8, 4096)),
+    ParamSpec(
+        "model_path",
+        "",
+        "Model file for detectors that ship none (yunet: its ONNX file); '' = none",
+        read_only=True,
+    ),
     ParamSpec("max_faces", 8, "Keep at most this many faces (highest scores)", range=(1, 64)),
     ParamSpec("score_threshold", 0.5, "Drop faces scoring below this", range=(0.0, 1.0)),
     ParamSpec("track_iou", 0.3, "IoU needed to keep a face id across frames", range=(0.01, 1.0)),
@@ -64,6 +71,8 @@ class FaceDetectorNode(ModelNode):
         p = self.params
         try:
             size = {"input_size": p["input_size"]} if p["input_size"] else {}
+            if p["model_path"]:
+                size["model_path"] = p["model_path"]
             self.detector = create_detector(
                 p["detector"],
                 min_face_size=p["min_face_size"],
@@ -112,9 +121,15 @@ class FaceDetectorNode(ModelNode):
             return
         ids = self.tracker.update(det.boxes, det.scores)
         keep = self.tracker.confirmed
+        keypoints = det.keypoints[keep] if det.keypoints is not None else None
         self.faces_pub.publish(
             faces_message(
-                msg.header, det.boxes[keep], det.scores[keep], ids[keep], self.detector.name
+                msg.header,
+                det.boxes[keep],
+                det.scores[keep],
+                ids[keep],
+                self.detector.name,
+                keypoints,
             )
         )
         self.stats.count("published")
