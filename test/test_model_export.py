@@ -124,3 +124,22 @@ def test_cli_export_and_errors(exported, tmp_path, capsys):
     bad.write_bytes(b"not an onnx model")
     with pytest.raises(WeightsError, match=r"bad\.onnx"):
         DANRecognizer.from_onnx(bad)
+
+
+def test_cli_rewrites_a_pt_checkpoint_as_safetensors(tmp_path, capsys):
+    """The shipped weights are safetensors re-writes of training's .pt: same header, tensors."""
+    from emotionaldan_ros.core.checkpoint import load_checkpoint, read_header
+
+    torch.manual_seed(1)
+    model = _randomise_bn(create_model("emotionaldan_lite"))
+    pt = save_checkpoint(tmp_path / "best.pt", model, {"seed": 3}, {"metrics": {"acc": 0.5}})
+    out = tmp_path / "best.safetensors"
+    assert export_main([str(pt), "--safetensors", str(out)]) == 0
+    assert "sha256" in capsys.readouterr().out
+    a, b = read_header(pt), read_header(out)
+    assert a == b and b["config"] == {"seed": 3} and b["meta"]["metrics"] == {"acc": 0.5}
+    again, _ = load_checkpoint(out)
+    for (k, v), (k2, v2) in zip(
+        model.state_dict().items(), again.state_dict().items(), strict=True
+    ):
+        assert k == k2 and torch.equal(v, v2)

@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", type=Path, help="ONNX output file")
     p.add_argument("--torchscript", type=Path, help="TorchScript output file")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (>= 16)")
+    p.add_argument(
+        "--safetensors",
+        type=Path,
+        help="also re-write the checkpoint as .safetensors (same header and tensors)",
+    )
     p.add_argument("--sha256", help="expected SHA-256 of the checkpoint file")
     p.add_argument("--tolerance", type=float, default=1e-3, help="max allowed abs difference")
     p.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
@@ -73,9 +78,20 @@ def compare(checkpoint: Path, outputs: dict[str, Path], sha256: str | None) -> d
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = build_parser().parse_args(argv)
-    if args.onnx is None and args.torchscript is None:
-        print("error: give --onnx and/or --torchscript", file=sys.stderr)
+    if args.onnx is None and args.torchscript is None and args.safetensors is None:
+        print("error: give --onnx, --torchscript and/or --safetensors", file=sys.stderr)
         return 2
+    if args.safetensors is not None:
+        from emotionaldan_ros.core.checkpoint import convert_checkpoint
+
+        try:
+            path = convert_checkpoint(args.checkpoint, args.safetensors)
+        except (WeightsError, ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{'safetensors':12s} {path}  sha256 {sha256_file(path)}")
+        if args.onnx is None and args.torchscript is None:
+            return 0
     try:
         outputs = export_checkpoint(
             args.checkpoint, args.onnx, args.torchscript, args.opset, args.sha256
