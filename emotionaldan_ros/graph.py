@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_NAMESPACE = "/cabin"
+# rclpy executors a runner can spin the graph with (nodes/runtime.make_executor). One thread is
+# the default: callbacks only hand messages to the model nodes' workers, and more executor
+# threads contend with them for the GIL (measured in docs/realtime.md).
+EXECUTORS = ("single", "multi", "events")
+DEFAULT_EXECUTOR = "single"
 PACKAGE = "emotionaldan_ros"
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
