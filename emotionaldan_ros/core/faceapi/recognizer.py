@@ -49,10 +49,16 @@ _DESIGN_TO_FACEAPI = {
 FACEAPI_TO_DESIGN = tuple(FACEAPI_EXPRESSIONS.index(_DESIGN_TO_FACEAPI[c]) for c in EMOTIONS_7)
 
 # One net on a set of (N, 4) x, y, w, h face regions of the current image → its (N, K) outputs.
-_RunOn = Callable[[torch.Tensor], torch.Tensor]
+# Numpy in and out: tiny torch ops cost milliseconds each next to ONNX Runtime's thread pool.
+_RunOn = Callable[[np.ndarray], np.ndarray]
 
 
 def face_regions(boxes: np.ndarray, width: int, height: int) -> torch.Tensor:
+    """face-api's crop of each box as a tensor (see `face_regions_np`)."""
+    return torch.from_numpy(face_regions_np(boxes, width, height))
+
+
+def face_regions_np(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     """face-api's crop of each box: clipped at the image borders, then floored.
 
     Args:
@@ -82,7 +88,7 @@ def face_regions(boxes: np.ndarray, width: int, height: int) -> torch.Tensor:
             f"face box(es) {bad.tolist()} have no area inside the {width}x{height} image: "
             f"{b[bad].tolist()}"
         )
-    return torch.from_numpy(regions.astype(np.int64))
+    return regions.astype(np.int64)
 
 
 def aligned_boxes(landmarks: np.ndarray, padding: float = 0.2) -> np.ndarray:
@@ -103,20 +109,21 @@ def aligned_boxes(landmarks: np.ndarray, padding: float = 0.2) -> np.ndarray:
     return np.concatenate([start, start + (hi - lo) + grow], axis=1)
 
 
-def landmarks_to_image(relative: torch.Tensor, regions: torch.Tensor) -> np.ndarray:
+def landmarks_to_image(
+    relative: np.ndarray | torch.Tensor, regions: np.ndarray | torch.Tensor
+) -> np.ndarray:
     """Map landmark-net outputs (N, 136), relative to the padded 112 square, to image pixels.
 
     Returns:
         (N, 68, 2) float64.
     """
-    out = relative.double().reshape(-1, 68, 2) * FACE_INPUT_SIZE
-    wh = regions[:, 2:].double()
-    scaled = wh * (
-        FACE_INPUT_SIZE / wh.max(dim=1, keepdim=True).values
-    )  # crop size in the 112 box
-    pad = (scaled.flip(1) - scaled).clamp_min(0) / 2
+    out = np.asarray(relative, np.float64).reshape(-1, 68, 2) * FACE_INPUT_SIZE
+    regions = np.asarray(regions, np.float64)
+    wh = regions[:, 2:]
+    scaled = wh * (FACE_INPUT_SIZE / wh.max(axis=1, keepdims=True))  # crop size in the 112 box
+    pad = np.maximum(scaled[:, ::-1] - scaled, 0.0) / 2
     rel = (out - pad[:, None, :]) / scaled[:, None, :]
-    return (rel * wh[:, None, :] + regions[:, None, :2].double()).numpy()
+    return rel * wh[:, None, :] + regions[:, None, :2]
 
 
 class FaceApiRecognizer:
@@ -203,7 +210,7 @@ class FaceApiRecognizer:
                 classes=self.classes,
             )
         height, width = int(img.shape[0]), int(img.shape[1])
-        regions = face_regions(boxes64, width, height)
+        regions = face_regions_np(boxes64, width, height)
         if self.engine == "torch":
             run_landmarks, run_expressions = self._torch_nets(img)
         else:
@@ -214,15 +221,16 @@ class FaceApiRecognizer:
             # shifted by the fraction that the crop floored away; doing the same makes the
             # expression crop identical to face-api's `alignedRect`. (It also shifts by a
             # negative origin for boxes crossing the left/top border; that is not copied.)
-            frac = np.maximum(boxes64[:, :2], 0.0) - regions[:, :2].numpy()
+            frac = np.maximum(boxes64[:, :2], 0.0) - regions[:, :2]
             aligned = aligned_boxes(landmarks + frac[:, None, :])
             # A landmark box is never outside the image in practice; fall back to the
             # detector box rather than fail if it is.
             ok = _has_area(aligned, width, height)
             aligned[~ok] = boxes64[~ok]
-            regions = face_regions(aligned, width, height)
-        faceapi_probs = torch.softmax(run_expressions(regions), dim=1)
-        probs = faceapi_probs[:, list(FACEAPI_TO_DESIGN)].numpy().astype(np.float32)
+            regions = face_regions_np(aligned, width, height)
+        logits = run_expressions(regions).astype(np.float64)
+        z = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = (z / z.sum(axis=1, keepdims=True))[:, list(FACEAPI_TO_DESIGN)].astype(np.float32)
         return Prediction(
             boxes=boxes64.astype(np.float32),
             landmarks=landmarks.astype(np.float32),
@@ -235,9 +243,9 @@ class FaceApiRecognizer:
         """Both nets on the PyTorch engine: regions → raw outputs (float gather crops)."""
 
         def run(net: torch.nn.Module) -> _RunOn:
-            def on(regions: torch.Tensor) -> torch.Tensor:
+            def on(regions: np.ndarray) -> np.ndarray:
                 with torch.inference_mode():
-                    return net(self._batch(img, regions)).cpu()
+                    return net(self._batch(img, torch.from_numpy(regions))).cpu().numpy()
 
             return on
 
@@ -252,9 +260,9 @@ class FaceApiRecognizer:
             bgr = np.repeat(bgr[:, :, None], 3, axis=2)
 
         def run(net: OrtNet) -> _RunOn:
-            def on(regions: torch.Tensor) -> torch.Tensor:
-                batch = warp_regions(bgr, regions.numpy(), FACE_INPUT_SIZE, centered=True)
-                return torch.from_numpy(net(batch)[0])
+            def on(regions: np.ndarray) -> np.ndarray:
+                batch = warp_regions(bgr, regions, FACE_INPUT_SIZE, centered=True)
+                return net(batch)[0]
 
             return on
 
