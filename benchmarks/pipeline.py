@@ -128,6 +128,7 @@ class Result:
     cpu_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
     faces: list[int] = field(default_factory=list)
+    node_ms: str = "-"  # median processing time per call of the model nodes (in-process runs)
 
     @property
     def fps(self) -> float:
@@ -386,6 +387,9 @@ def run(config: Config, case: Case, args: argparse.Namespace) -> Result:
     result.cpu_s = _self_cpu_s() + sum(_proc_cpu_s(p.pid) for p in children) - cpu0
     time.sleep(max(0.5, min(3.0, 3 / max(result.fps, 0.1))))  # let the last frames through
     measuring = False
+    stats = [n.stats.latency_ms()[0] for n in nodes if hasattr(n, "stats")]
+    if stats:
+        result.node_ms = " / ".join(f"{ms:.1f}" for ms in stats)
     for n in nodes:
         close = getattr(n, "close", None)
         if close:
@@ -426,9 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.seconds:.0f} s measured per run after {args.warmup:.0f} s of warm-up\n")
     print(
         "| config | scene | input fps | processed fps (frames) | faces/frame "
-        "| latency p50 / p95 / p99 ms | CPU cores | fps vs peer |"
+        "| latency p50 / p95 / p99 ms | CPU cores | fps vs peer | node ms (det / emo) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for case in cases:
         results = {}
         for config in configs:
@@ -440,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"| {config.label} | {case} | {case.fps:.0f} | {r.fps:.1f} "
                 f"({r.received}/{r.sent}) | {faces:.1f} | {r.latency()} "
-                f"| {r.cpu_s / r.elapsed:.2f} | {ratio} |",
+                f"| {r.cpu_s / r.elapsed:.2f} | {ratio} | {r.node_ms} |",
                 flush=True,
             )
     print(f"\nload average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")

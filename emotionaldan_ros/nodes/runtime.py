@@ -29,9 +29,8 @@ def make_executor(kind: str = DEFAULT_EXECUTOR, context: Context | None = None) 
     """An rclpy executor by name.
 
     Args:
-        kind: "single" (SingleThreadedExecutor, the default), "multi" (MultiThreadedExecutor
-            with 4 threads, the previous release's) or "events" (rclpy's experimental C++
-            EventsExecutor).
+        kind: "single" (SingleThreadedExecutor, the default) or "multi" (MultiThreadedExecutor
+            with 4 threads, the previous release's).
         context: the rclpy context (default: the global one).
 
     Raises:
@@ -41,10 +40,6 @@ def make_executor(kind: str = DEFAULT_EXECUTOR, context: Context | None = None) 
         return SingleThreadedExecutor(context=context)
     if kind == "multi":
         return MultiThreadedExecutor(num_threads=4, context=context)
-    if kind == "events":
-        from rclpy.experimental import EventsExecutor
-
-        return EventsExecutor(context=context)
     raise ValueError(f"executor must be one of {EXECUTORS}, got {kind!r}")
 
 
