@@ -147,6 +147,17 @@ def test_a_face_moving_as_it_appears_gets_its_box_style_from_the_next_detection(
     assert tr.ids == [1]
 
 
+def test_detection_of_a_frame_processed_before_the_track_existed():
+    tr = LandmarkTracker()
+    empty = tr.current()
+    tr.observe(stamp(5), empty, np.zeros((0, 68, 2)), W, H)  # nobody tracked in frame 5
+    tr.detections(stamp(3), np.array([det_box(100, 200)]), [0.9], [1])
+    tr.observe(stamp(6), tr.current(), face(100, 200)[None], W, H)
+    # A detection of frame 5 matches the track, which frame 5 did not have: no recalibration.
+    assert tr.detections(stamp(5), np.array([det_box(100, 200)]), [0.9], [1]) == ([], {})
+    np.testing.assert_allclose(tr.current().boxes[0], det_box(100, 200), atol=1e-3)
+
+
 def test_unconfirmed_tracks_end_after_max_missed_rounds():
     tr = LandmarkTracker(max_missed=1)
     tr.detections(stamp(0), np.array([det_box(100, 200), det_box(400, 200)]), [0.9, 0.9], [1, 2])

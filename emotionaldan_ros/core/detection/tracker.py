@@ -500,9 +500,12 @@ class LandmarkTracker:
             if stamp != stamp_ns:
                 continue
             where = {int(i): k for k, i in enumerate(ids)}
-            k = np.array([where.get(int(self._ids[r]), -1) for r in rows])
-            ok = (k >= 0) & np.isfinite(scale[np.maximum(k, 0)]) & (scale[np.maximum(k, 0)] > 0)
+            k = np.array([where.get(int(self._ids[r]), -1) for r in rows], np.int64)
+            ok = k >= 0  # the track was recognised in that frame (it may not have existed yet)
+            ok[ok] = np.isfinite(scale[k[ok]]) & (scale[k[ok]] > 0)
             kk, rr = k[ok], rows[ok]
+            if not len(rr):
+                continue
             new = (det_boxes[ok] - np.tile(centre[kk], 2)) / scale[kk, None]
             old = self._rel[rr]
             # Half-way to a new measurement, so one jittery detection moves boxes half as much;
