@@ -112,6 +112,9 @@ class EmotionalDanNode(ModelNode):
                 surprise_valence=p["surprise_valence"],
                 **(engine if not p["backend"].startswith("python:") else {}),
             )
+            # First inferences allocate and tune (ONNX Runtime): pay for it before frames come.
+            blank = np.zeros((480, 640, 3), np.uint8)
+            self.recognizer.predict(blank, np.array([[200.0, 120.0, 320.0, 260.0]] * 2))
         except Exception as exc:
             raise RuntimeError(f"cannot load recogniser {p['backend']!r}: {exc}") from exc
         self.pairer: StampPairer[Image, Faces] = StampPairer(p["pair_cache_size"])

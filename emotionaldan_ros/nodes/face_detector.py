@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import time
 
+import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -90,6 +91,8 @@ class FaceDetectorNode(ModelNode):
                 **size,
                 **_accepted(p["detector"], engine),
             )
+            # First inferences allocate and tune (ONNX Runtime): pay for it before frames come.
+            self.detector.detect(np.zeros((480, 640, 3), np.uint8))
         except Exception as exc:
             raise RuntimeError(f"cannot create detector {p['detector']!r}: {exc}") from exc
         self.tracker = IouTracker(
