@@ -308,6 +308,38 @@ def _self_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+# ------------------------------------------------------------------------------- stage costs
+def stage_costs(repeat: int) -> None:
+    """Per engine: load time (ONNX export included) and core-call cost, 640x480, 3 faces."""
+    from emotionaldan_ros.core.backends import create_recognizer
+    from emotionaldan_ros.core.detection import create_detector
+    from emotionaldan_ros.nodes.common import set_torch_threads
+
+    set_torch_threads(1)
+    image = pan_frames(Case(640, 480, 3, 30))[0]
+    print("| engine | load s (detector + recogniser) | detect ms (CPU) | recognise 3 faces ms (CPU) |")
+    print("|---|---|---|---|")
+    for engine in ("onnxruntime", "torch"):
+        t0 = time.perf_counter()
+        det = create_detector("faceapi_tiny", min_face_size=40, engine=engine)
+        rec = create_recognizer("faceapi", engine=engine)
+        load_s = time.perf_counter() - t0
+        boxes = det.detect(image).boxes
+        rec.predict(image, boxes)
+        cells = []
+        calls = (lambda d=det: d.detect(image), lambda r=rec, b=boxes: r.predict(image, b))
+        for fn in calls:
+            wall, cpu = [], []
+            for _ in range(repeat):
+                c0, t0 = time.process_time(), time.perf_counter()
+                fn()
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+            cells.append(f"{np.median(wall) * 1e3:.1f} ({np.median(cpu) * 1e3:.1f})")
+        print(f"| {engine} | {load_s:.1f} | {cells[0]} | {cells[1]} |", flush=True)
+    print()
+
+
 # ----------------------------------------------------------------------------------- one run
 def run(config: Config, case: Case, args: argparse.Namespace) -> Result:
     """Publish the case's frames into the configured graph and measure its output."""
@@ -419,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per run")
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 s, fewer cases")
     ap.add_argument("--domain-id", type=int, default=97)
+    ap.add_argument("--no-stages", action="store_true", help="skip the per-engine stage costs")
     args = ap.parse_args(argv)
     if args.quick:
         args.seconds, args.warmup = min(args.seconds, 3.0), 1.0
@@ -427,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     apply_ros_defaults()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     print(machine_header("emotionaldan-ros pipeline benchmark"))
+    if not args.no_stages:
+        stage_costs(10 if args.quick else 30)
     print(f"{args.seconds:.0f} s measured per run after {args.warmup:.0f} s of warm-up\n")
     print(
         "| config | scene | input fps | processed fps (frames) | faces/frame "
