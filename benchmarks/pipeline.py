@@ -317,7 +317,7 @@ def stage_costs(repeat: int) -> None:
 
     set_torch_threads(1)
     image = pan_frames(Case(640, 480, 3, 30))[0]
-    print("| engine | load s (detector + recogniser) | detect ms (CPU) | recognise 3 faces ms (CPU) |")
+    print("| engine | load s (detector + recogniser) | detect ms (CPU) | 3 faces ms (CPU) |")
     print("|---|---|---|---|")
     for engine in ("onnxruntime", "torch"):
         t0 = time.perf_counter()
