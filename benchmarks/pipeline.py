@@ -129,6 +129,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     faces: list[int] = field(default_factory=list)
     node_ms: str = "-"  # median processing time per call of the model nodes (in-process runs)
+    threads: dict[str, float] = field(default_factory=dict)  # CPU s per thread (measured window)
 
     @property
     def fps(self) -> float:
@@ -303,6 +304,23 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds per thread of this process, by Python thread name (else the OS name)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                comm, rest = f.read().split("(", 1)[1].rsplit(")", 1)
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = rest.split()
+        name = names.get(int(tid), comm)
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out[name] = out.get(name, 0.0) + cpu
+    return out
+
+
 def _self_cpu_s() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -414,9 +432,11 @@ def run(config: Config, case: Case, args: argparse.Namespace) -> Result:
     publish_for(args.warmup)  # first inferences are slow; not measured
     time.sleep(0.3)
     cpu0 = _self_cpu_s() + sum(_proc_cpu_s(p.pid) for p in children)
+    threads0 = thread_cpu_s()
     measuring = True
     result.sent, result.elapsed = publish_for(args.seconds)
     result.cpu_s = _self_cpu_s() + sum(_proc_cpu_s(p.pid) for p in children) - cpu0
+    result.threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu_s().items()}
     time.sleep(max(0.5, min(3.0, 3 / max(result.fps, 0.1))))  # let the last frames through
     measuring = False
     stats = [n.stats.latency_ms()[0] for n in nodes if hasattr(n, "stats")]
@@ -452,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 s, fewer cases")
     ap.add_argument("--domain-id", type=int, default=97)
     ap.add_argument("--no-stages", action="store_true", help="skip the per-engine stage costs")
+    ap.add_argument("--thread-cpu", action="store_true", help="CPU per frame by thread")
     args = ap.parse_args(argv)
     if args.quick:
         args.seconds, args.warmup = min(args.seconds, 3.0), 1.0
@@ -484,6 +505,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {ratio} | {r.node_ms} |",
                 flush=True,
             )
+            if args.thread_cpu:
+                busy = sorted(r.threads.items(), key=lambda kv: -kv[1])[:6]
+                per_frame = ", ".join(
+                    f"{k} {1e3 * v / max(r.received, 1):.1f}" for k, v in busy if v > 0
+                )
+                print(f"|  | CPU ms per frame by thread: {per_frame} |||||||||", flush=True)
     print(f"\nload average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
