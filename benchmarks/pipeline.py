@@ -20,7 +20,8 @@ Configurations (`--configs`, side by side in one run):
     fused     (not shipped; to size the gain) detector schedule, tracking and recogniser in one
               node and one worker thread, no faces messages.
 Variants: `default,executor=multi`, `default,threads=2` (ONNX Runtime intra-op threads),
-`default,procs` (one process per model node), `default,rate=30` (detect_rate_hz).
+`default,procs` (one process per model node), `default,rate=30` (detect_rate_hz),
+`default,nice=0` (the detection thread at normal priority).
 
     python benchmarks/pipeline.py                    # all cases, default/peer/previous
     python benchmarks/pipeline.py --quick            # smoke run: 3 s per case, fewer cases
@@ -81,6 +82,7 @@ class Config:
     threads: int = 1
     procs: bool = False
     rate: float | None = None
+    nice: int | None = None
     label: str = ""
 
     @staticmethod
@@ -99,6 +101,8 @@ class Config:
                 kw["procs"] = True
             elif key == "rate":
                 kw["rate"] = float(value)
+            elif key == "nice":
+                kw["nice"] = int(value)
             else:
                 raise SystemExit(f"unknown variant {mod!r} in {text!r}")
         return Config(name, **kw)
@@ -117,6 +121,8 @@ class Config:
             emo |= {"engine": "torch", "track_faces": False}
         if self.rate is not None:
             det["detect_rate_hz"] = self.rate
+        if self.nice is not None:
+            det["worker_nice"] = self.nice
         return {"face_detector": det, "emotionaldan": emo}
 
 

@@ -241,3 +241,32 @@ def test_detector_runs_at_its_rate_and_at_once_on_request():
             send(k)
         assert detected()[-2:] == [10, 11]
         assert node.stats.dropped() == 0
+
+
+def test_detection_thread_runs_niced_so_the_recogniser_goes_first():
+    import os
+    import threading
+
+    seen = []
+
+    class Probe(FaceDetectorNode):
+        def process(self, msg):  # record the worker thread's nice value instead of detecting
+            tid = threading.get_native_id()
+            main = os.getpriority(os.PRIO_PROCESS, os.getpid())  # the main thread's nice
+            seen.append(os.getpriority(os.PRIO_PROCESS, tid) - main)
+
+    with RosHarness() as ros:
+        node = ros.add(
+            Probe(
+                context=ros.context,
+                namespace="/cabin",
+                parameter_overrides=[Parameter("detector", value="haar")],
+            )
+        )
+        activate(node)
+        assert node.get_parameter("worker_nice").value == 5
+        pub = ros.probe.create_publisher(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        ros.wait_connected("/cabin/camera/image_raw")
+        pub.publish(bgr_to_image_msg(np.zeros((48, 64, 3), np.uint8), header(1)))
+        assert ros.spin_until(lambda: bool(seen))
+        assert seen[0] == 5 or os.getpriority(os.PRIO_PROCESS, os.getpid()) + 5 > 19  # max 19

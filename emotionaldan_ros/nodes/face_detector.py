@@ -51,6 +51,14 @@ PARAMS = (
         "between and asks for a detection at once when it loses one; 0 = every frame",
         range=(0.0, 1000.0),
     ),
+    ParamSpec(
+        "worker_nice",
+        5,
+        "Nice increment of the detection thread (Linux), so that on a busy CPU the per-frame "
+        "recogniser goes first (faces are tracked between detections); 0 = normal priority",
+        range=(0, 19),
+        read_only=True,
+    ),
     ParamSpec("min_face_size", 40, "Smallest face side in pixels", range=(8, 4096)),
     ParamSpec("max_faces", 8, "Keep at most this many faces (highest scores)", range=(1, 64)),
     ParamSpec("score_threshold", 0.5, "Drop faces scoring below this", range=(0.0, 1.0)),

@@ -107,7 +107,8 @@ class ModelNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start the worker and the subscriptions."""
         self._slot = LatestSlot()
-        self._worker = Worker(self, self._slot, self.process, self.stats)
+        nice = int(self.params.get("worker_nice", 0))
+        self._worker = Worker(self, self._slot, self.process, self.stats, nice=nice)
         self._subs = self.subscribe()
         self.diagnostics.state = "running"
         return super().on_activate(state)
