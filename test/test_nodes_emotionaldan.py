@@ -259,3 +259,23 @@ def test_lost_tracks_ask_the_detector_and_bad_rois_are_counted():
         image.header = header(lost_at + 1)
         g.image_pub.publish(image)
         assert g.wait(lost_at + 1)[-1].emotions == []  # gone from the next frame
+
+
+def test_stamps_going_back_restart_the_tracks():
+    """A bag played in a loop: the old tracks go, the new stream's detections are used."""
+    with RosHarness() as ros:
+        g = Graph(ros, track=True)
+        image = bgr_to_image_msg(np.full((240, 320, 3), 128, np.uint8), header(10))
+        g.faces_pub.publish(faces(header(10), (20, 30, 60, 60)))
+        assert ros.spin_until(lambda: g.node.stats.counts.get("detections") == 1)
+        g.image_pub.publish(image)
+        assert [e.face_id for e in g.wait(1)[-1].emotions] == [1]
+        image.header = header(1)  # back to the start
+        g.image_pub.publish(image)
+        assert g.wait(2)[-1].emotions == []
+        assert g.node.stats.counts["stream_restarts"] == 1
+        g.faces_pub.publish(faces(header(1), (120, 30, 60, 60)))
+        assert ros.spin_until(lambda: g.node.stats.counts.get("detections") == 2)
+        image.header = header(2)
+        g.image_pub.publish(image)
+        assert [e.label_name for e in g.wait(3)[-1].emotions] == ["happy"]

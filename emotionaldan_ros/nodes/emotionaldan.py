@@ -121,6 +121,7 @@ class EmotionalDanNode(ModelNode):
         self.scheduler = FrameScheduler(
             LandmarkTracker(iou_threshold=p["track_iou"], max_missed=p["track_max_missed"])
         )
+        self._last_stamp = -1
         self.request_pub = self.create_lifecycle_publisher(Header, "detect_request", RESULT_QOS)
         self.emotion_pub = self.create_lifecycle_publisher(EmotionArray, "emotion", RESULT_QOS)
         self.landmarks_pub = self.create_lifecycle_publisher(
@@ -182,6 +183,11 @@ class EmotionalDanNode(ModelNode):
             return
         height, width = image.shape[:2]
         if faces_msg is None:  # tracking: this frame's faces are the tracks
+            stamp = stamp_ns(image_msg.header)
+            if stamp < self._last_stamp:  # a bag looped / the clock restarted: start afresh
+                self.scheduler.reset()
+                self.stats.count("stream_restarts")
+            self._last_stamp = stamp
             tracks = self.scheduler.plan()
             faces = faces_message(
                 image_msg.header, tracks.boxes, tracks.scores, tracks.ids, ""
