@@ -497,15 +497,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for case in cases:
-        results = {}
-        for config in configs:
-            r = run(config, case, args)
-            results[config.label] = r
-            peer = results.get("peer")
+        results = {c.label: run(c, case, args) for c in configs}
+        peer = results.get("peer")
+        for label, r in results.items():  # printed once the case's peer figure is known
             ratio = f"{r.fps / peer.fps:.1f}x" if peer and peer.fps else "-"
             faces = float(np.mean(r.faces)) if r.faces else 0.0
             print(
-                f"| {config.label} | {case} | {case.fps:.0f} | {r.fps:.1f} "
+                f"| {label} | {case} | {case.fps:.0f} | {r.fps:.1f} "
                 f"({r.received}/{r.sent}) | {faces:.1f} | {r.latency()} "
                 f"| {r.cpu_s / r.elapsed:.2f} | {1e3 * r.cpu_s / max(r.received, 1):.0f} "
                 f"| {ratio} | {r.node_ms} |",
