@@ -16,7 +16,13 @@ from typing import Any
 
 import yaml
 
-from emotionaldan_ros.graph import DEFAULT_NAMESPACE, cabin_nodes, default_config
+from emotionaldan_ros.graph import (
+    DEFAULT_EXECUTOR,
+    DEFAULT_NAMESPACE,
+    EXECUTORS,
+    cabin_nodes,
+    default_config,
+)
 from emotionaldan_ros.rosenv import apply_ros_defaults
 
 
@@ -52,6 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--use-sim-time",
         action="store_true",
         help="every node follows /clock (frames from `emotionaldan-bag play --clock`)",
+    )
+    ap.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=DEFAULT_EXECUTOR,
+        help=f"rclpy executor of the graph (default {DEFAULT_EXECUTOR}; docs/realtime.md)",
     )
     return ap.parse_args(argv)
 
@@ -125,15 +137,15 @@ class Graph:
 
     def __init__(self, args: argparse.Namespace, params_file: Path) -> None:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
 
         from emotionaldan_ros.nodes.monitor import CabinMonitor
-        from emotionaldan_ros.nodes.runtime import activate
+        from emotionaldan_ros.nodes.runtime import activate, make_executor
 
         rclpy.init(args=["--ros-args", "--params-file", str(params_file)])
         self.nodes: list = []
         self.camera = None
-        self.executor = MultiThreadedExecutor(num_threads=4)
+        # One executor thread: callbacks only hand messages to the model nodes' workers.
+        self.executor = make_executor(getattr(args, "executor", None) or DEFAULT_EXECUTOR)
         try:
             # The camera starts last, so no frame is published before the models are loaded.
             specs = sorted(

@@ -229,3 +229,79 @@ def test_detector_input_size_reaches_the_detector_or_fails_configure(detector, s
                 getattr(node.detector, "input_size", None),
                 getattr(node.detector, "max_side", None),
             )
+
+
+def test_detector_runs_at_its_rate_and_at_once_on_request():
+    """30 fps stamps, detect_rate_hz 10: every third frame; a request makes the next one due."""
+    image = cv2.resize(cv2.imread(str(FACE_FRAME)), (320, 240))
+    with RosHarness() as ros:
+        node = ros.add(
+            FaceDetectorNode(
+                context=ros.context,
+                namespace="/cabin",
+                parameter_overrides=[Parameter("detector", value="haar")],
+            )
+        )
+        activate(node)
+        assert node.get_parameter("detect_rate_hz").value == 10.0
+        faces = ros.collect(Faces, "/cabin/faces", RESULT_QOS)
+        pub = ros.probe.create_publisher(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        req = ros.probe.create_publisher(Header, "/cabin/detect_request", RESULT_QOS)
+        ros.wait_connected("/cabin/camera/image_raw", "/cabin/faces", "/cabin/detect_request")
+
+        def send(k: int) -> None:
+            """Publish frame k (30 fps stamps); wait for its Faces or for the node to skip it."""
+            h = Header(frame_id="cam")
+            h.stamp.sec, h.stamp.nanosec = 50, k * 33_333_333
+            done = len(faces) + node.stats.counts.get("skipped_by_rate", 0)
+            pub.publish(bgr_to_image_msg(image, h))
+            assert ros.spin_until(
+                lambda: len(faces) + node.stats.counts.get("skipped_by_rate", 0) > done
+            )
+
+        def detected() -> list[int]:
+            return [f.header.stamp.nanosec // 33_333_333 for f in faces]
+
+        for k in range(8):
+            send(k)
+        assert detected() == [0, 3, 6]
+        req.publish(Header())
+        assert ros.spin_until(lambda: node.stats.counts.get("requests") == 1)
+        send(8)  # not due by the rate (next at 9), but requested
+        send(9)
+        assert detected() == [0, 3, 6, 8]
+        # A rate of 0 detects every frame (parameter changes apply at run time).
+        assert node.set_parameters([Parameter("detect_rate_hz", value=0.0)])[0].successful
+        for k in (10, 11):
+            send(k)
+        assert detected()[-2:] == [10, 11]
+        assert node.stats.dropped() == 0
+
+
+def test_detection_thread_runs_niced_so_the_recogniser_goes_first():
+    import os
+    import threading
+
+    seen = []
+
+    class Probe(FaceDetectorNode):
+        def process(self, msg):  # record the worker thread's nice value instead of detecting
+            tid = threading.get_native_id()
+            main = os.getpriority(os.PRIO_PROCESS, os.getpid())  # the main thread's nice
+            seen.append(os.getpriority(os.PRIO_PROCESS, tid) - main)
+
+    with RosHarness() as ros:
+        node = ros.add(
+            Probe(
+                context=ros.context,
+                namespace="/cabin",
+                parameter_overrides=[Parameter("detector", value="haar")],
+            )
+        )
+        activate(node)
+        assert node.get_parameter("worker_nice").value == 5
+        pub = ros.probe.create_publisher(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        ros.wait_connected("/cabin/camera/image_raw")
+        pub.publish(bgr_to_image_msg(np.zeros((48, 64, 3), np.uint8), header(1)))
+        assert ros.spin_until(lambda: bool(seen))
+        assert seen[0] == 5 or os.getpriority(os.PRIO_PROCESS, os.getpid()) + 5 > 19  # max 19

@@ -308,7 +308,12 @@ class BlazeFaceDetector:
 
 
 def _factory(name: str, variants: tuple[str, ...]) -> Any:
-    def build(**params: Any) -> BlazeFaceDetector:
+    def build(engine: str = "onnxruntime", threads: int = 0, **params: Any) -> BlazeFaceDetector:
+        # The node's uniform engine/threads parameters: BlazeFace ships as ONNX only.
+        if engine != "onnxruntime":
+            raise ValueError(f"{name} runs on ONNX Runtime only (engine {engine!r} asked)")
+        if threads:
+            params["num_threads"] = threads
         detector = BlazeFaceDetector(variants=variants, **params)
         detector.name = name
         return detector
