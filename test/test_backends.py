@@ -46,3 +46,29 @@ def test_bad_specs(spec, error, match):
 def test_factory_returning_something_else_is_rejected():
     with pytest.raises(TypeError, match="did not return a Recognizer"):
         create_recognizer("python:builtins:dict")
+
+
+def test_shipped_emotionaldan_backend():
+    """`emotionaldan` is the shipped checkpoint: verified, calibrated for blazeface boxes, and
+    it reads a real face (landmarks on the face, probabilities over the 7 classes)."""
+    import cv2
+
+    from emotionaldan_ros.core.backends import EMOTIONALDAN_WEIGHTS
+    from emotionaldan_ros.core.checkpoint import read_header
+    from emotionaldan_ros.core.detection import create_detector
+
+    header = read_header(EMOTIONALDAN_WEIGHTS)
+    assert header["model"]["name"] == "emotionaldan_lite"
+    assert header["crop"]["calibration"]["detector"] == "blazeface"
+    assert header["meta"]["metrics"]["val"]["accuracy"] > 0.8
+    from pathlib import Path
+
+    image = cv2.imread(str(Path(__file__).parent / "data" / "detection" / "astronaut.jpg"))
+    box = create_detector("blazeface").detect(image).boxes[:1]
+    pred = create_recognizer("emotionaldan").predict(image, box)
+    assert pred.classes == ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger")
+    np.testing.assert_allclose(pred.probs.sum(1), 1, atol=1e-5)
+    x1, y1, x2, _ = box[0]
+    inside = (pred.landmarks[0, :, 0] > x1) & (pred.landmarks[0, :, 0] < x2)
+    assert inside.mean() > 0.9 and (pred.landmarks[0, :, 1] > y1).all()
+    assert pred.classes[int(pred.probs[0].argmax())] == "happy"  # the smiling astronaut

@@ -288,3 +288,29 @@ def test_crop_calibration_recovers_the_training_crop() -> None:
     np.testing.assert_allclose(got, want, atol=2e-3)
     with pytest.raises(ValueError):
         crop_for_boxes([])
+
+
+def test_phase_augment_overrides_and_validation(tmp_path: Path) -> None:
+    import yaml
+
+    from emotionaldan_ros.training.config import load_config, phase_augment
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"cache": "x"},
+                "augment": {"rotate_deg": 5},
+                "phases": [
+                    {"stages": 1, "loss": "landmarks", "epochs": 1},
+                    {"loss": "joint", "epochs": 1, "augment": {"translate": 0.12}},
+                ],
+            }
+        )
+    )
+    cfg = load_config(path)
+    first, second = (phase_augment(cfg, p) for p in cfg["phases"])
+    assert first.rotate_deg == second.rotate_deg == 5
+    assert first.translate == 0.05 and second.translate == 0.12
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        load_config(path, ["phases.1.augment={spin: 1}"])

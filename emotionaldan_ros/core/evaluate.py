@@ -196,6 +196,8 @@ def dataset_label(spec: str | Mapping[str, Any], taken: set[str]) -> str:
     """Column name of a test set: its dataset name, made unique."""
     parsed = parse_dataset_spec(spec)
     name = parsed["name"] if parsed["name"] not in ("folder", "csv") else Path(parsed["root"]).stem
+    if parsed.get("subset"):  # e.g. legend:ROOT?subset=movies → legend-movies
+        name = f"{name}-{parsed['subset']}"
     label, k = name, 2
     while label in taken:
         label, k = f"{name}-{k}", k + 1

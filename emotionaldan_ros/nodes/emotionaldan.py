@@ -54,8 +54,8 @@ PARAMS = (
     ParamSpec(
         "backend",
         DEFAULT_BACKEND,
-        "Recogniser: 'faceapi', 'checkpoint:PATH' (EmotionalDAN checkpoint) or "
-        "'python:MODULE:FACTORY'",
+        "Recogniser: 'faceapi', 'emotionaldan' (the shipped EmotionalDAN, MODELS.md), "
+        "'checkpoint:PATH' (an EmotionalDAN checkpoint) or 'python:MODULE:FACTORY'",
         check=lambda v: None if str(v).strip() else "backend must not be empty",
         read_only=True,
     ),
