@@ -8,8 +8,10 @@ from collections.abc import Callable
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from emotionaldan_ros.rosenv import apply_ros_defaults
+from emotionaldan_ros.stopping import StopRequest
 
 
 def run_single(
@@ -17,20 +19,24 @@ def run_single(
     args: list[str] | None = None,
     done: Callable[[Node], bool] | None = None,
 ) -> None:
-    """Create one node and spin it until Ctrl-C, shutdown, or `done(node)` is true.
+    """Create one node and spin it until Ctrl-C / SIGTERM, shutdown, or `done(node)` is true.
 
     A node that cannot start (bad parameter, missing model, missing camera) logs one clear line
-    and the process exits with status 1 instead of a traceback.
+    and the process exits with status 1 instead of a traceback. Ctrl-C and SIGTERM (what
+    `ros2 launch` sends at its end) stop the loop, then the node, cleanly (status 0).
     """
     apply_ros_defaults()
-    rclpy.init(args=args)
+    # The signals are ours (emotionaldan_ros.stopping): rclpy's handler would shut the context
+    # down under the spinning executor.
+    stop = StopRequest().install()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     code = 0
     try:
         node = factory()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and not (done and done(node)):
+        while not stop.requested and rclpy.ok() and not (done and done(node)):
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -46,6 +52,7 @@ def run_single(
                 close()
             node.destroy_node()
         rclpy.try_shutdown()
+        stop.restore()
     if code:
         sys.exit(code)
 
