@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import sys
 import tempfile
 import time
@@ -244,10 +245,8 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     summary = graph.monitor.summary()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while workers stop: report
         graph.close()
-    except KeyboardInterrupt:  # impatient second Ctrl-C while the workers stop: still report
-        pass
     if stop.requested:
         when = " during start-up" if graph.interrupted else ""
         summary = f"stopped by {stop.name}{when}\n{summary}"
