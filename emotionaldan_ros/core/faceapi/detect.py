@@ -44,7 +44,9 @@ def letterbox(
         image, region, size, centered=False, reverse_channels=reverse_channels
     )
     scale = size / max(h, w)
-    return batch, size / float(js_round(w * scale)), size / float(js_round(h * scale))
+    # A side that rounds to 0 px (1x10000 at 416) still covers one input pixel: no division by 0.
+    resized_w, resized_h = max(1, js_round(w * scale)), max(1, js_round(h * scale))
+    return batch, size / float(resized_w), size / float(resized_h)
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_out: int) -> list:
