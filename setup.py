@@ -42,6 +42,8 @@ setup(
             "emotionaldan-export = emotionaldan_ros.cli.export:main",
             "emotionaldan-analyze = emotionaldan_ros.cli.analyze:main",
             "emotionaldan-convert-faceapi = emotionaldan_ros.cli.convert_faceapi:main",
+            "emotionaldan-convert-blazeface = "
+            "emotionaldan_ros.core.detection.blazeface_convert:main",
             "emotionaldan-bag = emotionaldan_ros.bag.cli:main",
             "emotionaldan-distill = emotionaldan_ros.cli.distill:main",
             "emotionaldan-cache = emotionaldan_ros.cli.cache:main",

@@ -17,7 +17,13 @@ from typing import Any
 
 import yaml
 
-from emotionaldan_ros.graph import DEFAULT_NAMESPACE, cabin_nodes, default_config
+from emotionaldan_ros.graph import (
+    DEFAULT_EXECUTOR,
+    DEFAULT_NAMESPACE,
+    EXECUTORS,
+    cabin_nodes,
+    default_config,
+)
 from emotionaldan_ros.rosenv import apply_ros_defaults
 from emotionaldan_ros.stopping import StopRequest
 
@@ -54,6 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--use-sim-time",
         action="store_true",
         help="every node follows /clock (frames from `emotionaldan-bag play --clock`)",
+    )
+    ap.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=DEFAULT_EXECUTOR,
+        help=f"rclpy executor of the graph (default {DEFAULT_EXECUTOR}; docs/realtime.md)",
     )
     return ap.parse_args(argv)
 
@@ -130,11 +142,10 @@ class Graph:
     ) -> None:
         """Start the nodes; a stop requested meanwhile ends start-up early (`interrupted`)."""
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
 
         from emotionaldan_ros.nodes.monitor import CabinMonitor
-        from emotionaldan_ros.nodes.runtime import activate
+        from emotionaldan_ros.nodes.runtime import activate, make_executor
 
         # The signals are the runner's (emotionaldan_ros.stopping): rclpy's handler would shut
         # the context down under the running executor.
@@ -145,7 +156,8 @@ class Graph:
         self.nodes: list = []
         self.camera = None
         self.interrupted = False
-        self.executor = MultiThreadedExecutor(num_threads=4)
+        # One executor thread: callbacks only hand messages to the model nodes' workers.
+        self.executor = make_executor(getattr(args, "executor", None) or DEFAULT_EXECUTOR)
         try:
             # The monitor first, so that a stop during start-up still has a summary to print.
             self.monitor = CabinMonitor(args.output, live=not args.quiet, namespace=args.namespace)

@@ -11,6 +11,13 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_NAMESPACE = "/cabin"
+# rclpy executors a runner can spin the graph with (nodes/runtime.make_executor). One thread is
+# the default: callbacks only hand messages to the model nodes' workers, and more executor
+# threads contend with them for the GIL (measured in docs/realtime.md).
+# (rclpy's experimental EventsExecutor is not offered: it deadlocks here as soon as another
+# thread publishes while it spins, and the model nodes publish from their worker threads.)
+EXECUTORS = ("single", "multi")
+DEFAULT_EXECUTOR = "single"
 PACKAGE = "emotionaldan_ros"
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 

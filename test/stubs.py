@@ -66,3 +66,17 @@ def fear_stub(**kwargs: object) -> StubRecognizer:
 
 def slow_stub(**kwargs: object) -> StubRecognizer:
     return StubRecognizer(delay_s=0.3, **kwargs)
+
+
+class RunawayStub(StubRecognizer):
+    """Landmarks that run 100 px further right on every call: a track that loses its face."""
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray) -> Prediction:
+        pred = super().predict(image, boxes)
+        ring = np.stack([np.cos(np.arange(68)), np.sin(np.arange(68))], axis=1) * 20
+        marks = (pred.landmarks + ring + [100 * self.calls, 0]).astype(np.float32)
+        return Prediction(pred.boxes, marks, pred.probs, pred.valence, pred.classes)
+
+
+def runaway_stub(**kwargs: object) -> StubRecognizer:
+    return RunawayStub(**kwargs)

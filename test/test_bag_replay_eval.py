@@ -111,6 +111,11 @@ def test_replay_eval_through_the_cabin_graph(tmp_path, labelled_bag, monkeypatch
             "face_detector.detector=haar",
             "--set",
             "emotionaldan.publish_debug_image=false",
+            # independent photos (a new scene per frame): every image detected and paired
+            "--set",
+            "emotionaldan.track_faces=false",
+            "--set",
+            "face_detector.detect_rate_hz=0.0",
         ]
     )
     printed = capsys.readouterr()

@@ -4,6 +4,8 @@ Fixtures: test/data/faceapi/reference.json, produced once by scripts/faceapi_ref
 @vladmandic/face-api 1.7.15 on TF.js 4.22.0's pure-JS CPU backend, on the three PNGs next to it
 (raw RGB fed to both runtimes). Values there carry 7 significant digits, so pixel coordinates are
 compared at 1e-3 px and probabilities at 1e-5 (measured differences: < 1e-4 px, < 3e-6).
+These tests pin `engine="torch"`; the default ONNX Runtime engine is checked against the ports in
+test_faceapi_ort.py.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def test_registered_detectors_return_clipped_reference_boxes(name):
     ref = IMAGES[image_name][key]
     ref = ref[block] if block else ref
     ref_boxes, ref_scores = _ref_dets(ref)
-    det = create_detector(name, score_threshold=0.3, min_face_size=0, max_faces=10)
+    det = create_detector(name, score_threshold=0.3, min_face_size=0, max_faces=10, engine="torch")
     out = det.detect(_image(image_name))
     h, w = _image(image_name).shape[:2]
     expected = ref_boxes.copy()
@@ -136,7 +138,7 @@ def test_registered_detectors_return_clipped_reference_boxes(name):
 def recognizers():
     """Both landmark nets; expressions on the given box (face-api's per-net calls)."""
     return {
-        m: FaceApiRecognizer(landmark_model=m, expression_crop="box")
+        m: FaceApiRecognizer(landmark_model=m, expression_crop="box", engine="torch")
         for m in ("face_landmark_68", "face_landmark_68_tiny")
     }
 
@@ -179,7 +181,7 @@ def test_chained_pipeline_matches_reference(name):
 
     chained = IMAGES[name]["pipeline"]
     boxes = _xyxy([r["box"] for r in chained])
-    rec = FaceApiRecognizer()
+    rec = FaceApiRecognizer(engine="torch")
     assert rec.expression_crop == "landmarks"
     pred = rec.predict(_image(name), boxes)
     # face-api's chained landmarks sit at the unfloored box origin, ours at the crop's (floored)

@@ -82,7 +82,8 @@ def test_onnx_metadata_and_recognizer_backend(exported):
     rng = np.random.default_rng(0)
     img = (rng.random((200, 260, 3)) * 255).astype(np.uint8)
     boxes = np.array([[20.0, 30, 100, 110], [150, 60, 230, 140], [200, 150, 300, 250]])
-    torch_rec = DANRecognizer.from_checkpoint(ckpt)
+    torch_rec = DANRecognizer.from_checkpoint(ckpt, backend="torch")
+    assert "onnxruntime" not in torch_rec.name
     onnx_rec = DANRecognizer.from_checkpoint(paths["onnx"], num_threads=1)
     assert "onnxruntime" in onnx_rec.name
     a, b = torch_rec.predict(img, boxes), onnx_rec.predict(img, boxes)
@@ -90,8 +91,10 @@ def test_onnx_metadata_and_recognizer_backend(exported):
     np.testing.assert_allclose(b.valence, a.valence, atol=1e-5)
     np.testing.assert_allclose(b.landmarks, a.landmarks, atol=2e-3)
     assert len(onnx_rec.predict(img, np.zeros((0, 4)))) == 0
-    # A checkpoint can also run on ONNX Runtime directly (exported in memory at load time).
-    mem_rec = DANRecognizer.from_checkpoint(ckpt, backend="onnxruntime", num_threads=1)
+    # A checkpoint runs on ONNX Runtime directly (exported in memory at load time): the default
+    # on a CPU device.
+    mem_rec = DANRecognizer.from_checkpoint(ckpt, num_threads=1)
+    assert mem_rec.name.endswith(":onnxruntime")
     c = mem_rec.predict(img, boxes)
     np.testing.assert_allclose(c.probs, a.probs, atol=1e-5)
     np.testing.assert_allclose(c.landmarks, a.landmarks, atol=2e-3)
@@ -124,3 +127,22 @@ def test_cli_export_and_errors(exported, tmp_path, capsys):
     bad.write_bytes(b"not an onnx model")
     with pytest.raises(WeightsError, match=r"bad\.onnx"):
         DANRecognizer.from_onnx(bad)
+
+
+def test_cli_rewrites_a_pt_checkpoint_as_safetensors(tmp_path, capsys):
+    """The shipped weights are safetensors re-writes of training's .pt: same header, tensors."""
+    from emotionaldan_ros.core.checkpoint import load_checkpoint, read_header
+
+    torch.manual_seed(1)
+    model = _randomise_bn(create_model("emotionaldan_lite"))
+    pt = save_checkpoint(tmp_path / "best.pt", model, {"seed": 3}, {"metrics": {"acc": 0.5}})
+    out = tmp_path / "best.safetensors"
+    assert export_main([str(pt), "--safetensors", str(out)]) == 0
+    assert "sha256" in capsys.readouterr().out
+    a, b = read_header(pt), read_header(out)
+    assert a == b and b["config"] == {"seed": 3} and b["meta"]["metrics"] == {"acc": 0.5}
+    again, _ = load_checkpoint(out)
+    for (k, v), (k2, v2) in zip(
+        model.state_dict().items(), again.state_dict().items(), strict=True
+    ):
+        assert k == k2 and torch.equal(v, v2)

@@ -52,6 +52,24 @@ def test_camera_publishes_folder_then_ends_cleanly(tmp_path):
         assert stamps == sorted(set(stamps))
 
 
+def test_camera_publishes_mono8_when_asked(tmp_path):
+    folder = write_frames(tmp_path / "frames", n=2)
+    with RosHarness() as ros:
+        images = ros.collect(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        params = [
+            Parameter("source", value=str(folder)),
+            Parameter("fps", value=20.0),
+            Parameter("encoding", value="mono8"),
+        ]
+        cam = ros.add(
+            CameraNode(context=ros.context, namespace="/cabin", parameter_overrides=params)
+        )
+        assert ros.spin_until(lambda: cam.finished and len(images) == 2, timeout=10)
+        assert all(m.encoding == "mono8" for m in images)
+        assert (images[1].width, images[1].height, images[1].step) == (64, 48, 64)
+        assert len(images[1].data) == 64 * 48 and int(images[1].data[0]) == 40  # gray 40
+
+
 def test_camera_loop_keeps_going(tmp_path):
     folder = write_frames(tmp_path / "frames", n=2)
     with RosHarness() as ros:
@@ -83,6 +101,14 @@ def test_camera_missing_device_and_bad_params_are_clear_errors():
                     Parameter("fps", value=-1.0),
                 ],
             )
+        with pytest.raises(ValueError, match="encoding must be one of"):
+            CameraNode(
+                context=ros.context,
+                parameter_overrides=[
+                    Parameter("source", value="demo"),
+                    Parameter("encoding", value="rgb8"),
+                ],
+            )
 
 
 def header(sec):
@@ -91,7 +117,7 @@ def header(sec):
     return h
 
 
-@pytest.mark.parametrize("detector", ["haar", "faceapi_tiny"])
+@pytest.mark.parametrize("detector", ["haar", "faceapi_tiny", "blazeface"])
 def test_detector_node_finds_real_face_and_survives_bad_images(detector):
     image = cv2.imread(str(FACE_FRAME))
     with RosHarness() as ros:
@@ -125,6 +151,15 @@ def test_detector_node_finds_real_face_and_survives_bad_images(detector):
         cx, cy = roi.x_offset + roi.width / 2, roi.y_offset + roi.height / 2
         assert 150 < cx < 500 and 30 < cy < 330 and roi.width > 60
         assert second.faces[0].id == first.faces[0].id  # stable id across frames
+        keypoints = first.faces[0].keypoints
+        if detector == "blazeface":  # eyes, nose, mouth, ears in image pixels
+            assert len(keypoints) == 6
+            eyes = keypoints[:2]
+            assert all(roi.x_offset < p.x < roi.x_offset + roi.width for p in eyes)
+            assert all(roi.y_offset < p.y < roi.y_offset + roi.height for p in eyes)
+            assert eyes[0].x < eyes[1].x  # the subject's right eye on the image's left
+        else:
+            assert keypoints == []
 
         bad = bgr_to_image_msg(image, header(3))
         bad.step = 10  # step smaller than a row
@@ -194,3 +229,79 @@ def test_detector_input_size_reaches_the_detector_or_fails_configure(detector, s
                 getattr(node.detector, "input_size", None),
                 getattr(node.detector, "max_side", None),
             )
+
+
+def test_detector_runs_at_its_rate_and_at_once_on_request():
+    """30 fps stamps, detect_rate_hz 10: every third frame; a request makes the next one due."""
+    image = cv2.resize(cv2.imread(str(FACE_FRAME)), (320, 240))
+    with RosHarness() as ros:
+        node = ros.add(
+            FaceDetectorNode(
+                context=ros.context,
+                namespace="/cabin",
+                parameter_overrides=[Parameter("detector", value="haar")],
+            )
+        )
+        activate(node)
+        assert node.get_parameter("detect_rate_hz").value == 10.0
+        faces = ros.collect(Faces, "/cabin/faces", RESULT_QOS)
+        pub = ros.probe.create_publisher(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        req = ros.probe.create_publisher(Header, "/cabin/detect_request", RESULT_QOS)
+        ros.wait_connected("/cabin/camera/image_raw", "/cabin/faces", "/cabin/detect_request")
+
+        def send(k: int) -> None:
+            """Publish frame k (30 fps stamps); wait for its Faces or for the node to skip it."""
+            h = Header(frame_id="cam")
+            h.stamp.sec, h.stamp.nanosec = 50, k * 33_333_333
+            done = len(faces) + node.stats.counts.get("skipped_by_rate", 0)
+            pub.publish(bgr_to_image_msg(image, h))
+            assert ros.spin_until(
+                lambda: len(faces) + node.stats.counts.get("skipped_by_rate", 0) > done
+            )
+
+        def detected() -> list[int]:
+            return [f.header.stamp.nanosec // 33_333_333 for f in faces]
+
+        for k in range(8):
+            send(k)
+        assert detected() == [0, 3, 6]
+        req.publish(Header())
+        assert ros.spin_until(lambda: node.stats.counts.get("requests") == 1)
+        send(8)  # not due by the rate (next at 9), but requested
+        send(9)
+        assert detected() == [0, 3, 6, 8]
+        # A rate of 0 detects every frame (parameter changes apply at run time).
+        assert node.set_parameters([Parameter("detect_rate_hz", value=0.0)])[0].successful
+        for k in (10, 11):
+            send(k)
+        assert detected()[-2:] == [10, 11]
+        assert node.stats.dropped() == 0
+
+
+def test_detection_thread_runs_niced_so_the_recogniser_goes_first():
+    import os
+    import threading
+
+    seen = []
+
+    class Probe(FaceDetectorNode):
+        def process(self, msg):  # record the worker thread's nice value instead of detecting
+            tid = threading.get_native_id()
+            main = os.getpriority(os.PRIO_PROCESS, os.getpid())  # the main thread's nice
+            seen.append(os.getpriority(os.PRIO_PROCESS, tid) - main)
+
+    with RosHarness() as ros:
+        node = ros.add(
+            Probe(
+                context=ros.context,
+                namespace="/cabin",
+                parameter_overrides=[Parameter("detector", value="haar")],
+            )
+        )
+        activate(node)
+        assert node.get_parameter("worker_nice").value == 5
+        pub = ros.probe.create_publisher(Image, "/cabin/camera/image_raw", FRAME_PUB_QOS)
+        ros.wait_connected("/cabin/camera/image_raw")
+        pub.publish(bgr_to_image_msg(np.zeros((48, 64, 3), np.uint8), header(1)))
+        assert ros.spin_until(lambda: bool(seen))
+        assert seen[0] == 5 or os.getpriority(os.PRIO_PROCESS, os.getpid()) + 5 > 19  # max 19

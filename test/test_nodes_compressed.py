@@ -77,14 +77,22 @@ def test_detector_and_emotionaldan_take_compressed_images():
             FaceDetectorNode(
                 context=ros.context,
                 namespace="/cabin",
-                parameter_overrides=[Parameter("detector", value="haar"), *compressed],
+                parameter_overrides=[
+                    Parameter("detector", value="haar"),
+                    Parameter("detect_rate_hz", value=0.0),  # every frame: transport, not tracking
+                    *compressed,
+                ],
             )
         )
         emo = ros.add(
             EmotionalDanNode(
                 context=ros.context,
                 namespace="/cabin",
-                parameter_overrides=[Parameter("backend", value="python:stubs:stub"), *compressed],
+                parameter_overrides=[
+                    Parameter("backend", value="python:stubs:stub"),
+                    Parameter("track_faces", value=False),  # pair each image with its Faces
+                    *compressed,
+                ],
             )
         )
         activate(detector)

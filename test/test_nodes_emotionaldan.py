@@ -1,4 +1,8 @@
-"""The EmotionalDAN node in a real rclpy graph (stub recogniser built in the test)."""
+"""The EmotionalDAN node in a real rclpy graph (stub recogniser built in the test).
+
+`Graph(track=False)` is the pairing mode (each image waits for its faces); the tests at the end
+cover the default tracking mode (faces carried between detections).
+"""
 
 import numpy as np
 import pytest
@@ -36,13 +40,16 @@ def faces(h: Header, *rois: tuple[int, int, int, int]) -> Faces:
 
 
 class Graph:
-    def __init__(self, ros: RosHarness, backend: str = "python:stubs:stub"):
+    def __init__(self, ros: RosHarness, backend: str = "python:stubs:stub", track: bool = False):
         self.ros = ros
         self.node = ros.add(
             EmotionalDanNode(
                 context=ros.context,
                 namespace="/cabin",
-                parameter_overrides=[Parameter("backend", value=backend)],
+                parameter_overrides=[
+                    Parameter("backend", value=backend),
+                    Parameter("track_faces", value=track),
+                ],
             )
         )
         activate(self.node)
@@ -187,3 +194,88 @@ def test_autostart_false_leaves_transitions_to_a_manager(monkeypatch):
                 lambda p=params: EmotionalDanNode(context=ros.context, parameter_overrides=p)
             )
     assert states == ["unconfigured", "running"]
+
+
+# ---------------------------------------------------------------------- tracking (the default)
+def test_tracking_is_the_default_and_processes_frames_without_their_faces():
+    with RosHarness() as ros:
+        g = Graph(ros, track=True)
+        assert g.node.get_parameter("track_faces").value is True
+        assert EmotionalDanNode(context=ros.context).get_parameter("track_faces").value
+        requests = ros.collect(Header, "/cabin/detect_request", RESULT_QOS)
+        # Nobody tracked yet: the first frame is answered at once, empty.
+        g.image_pub.publish(bgr_to_image_msg(np.full((240, 320, 3), 128, np.uint8), header(1)))
+        assert g.wait(1)[0].emotions == []
+        # The detector's faces for frame 1 open tracks (ids from the detector) ...
+        h1 = header(1)
+        g.faces_pub.publish(faces(h1, (20, 30, 60, 60), (210, 40, 50, 50)))
+        assert ros.spin_until(lambda: g.node.stats.counts.get("detections") == 1)
+        # ... and the next frames carry them without any new faces message.
+        for k in (2, 3, 4):
+            g.image_pub.publish(bgr_to_image_msg(np.full((240, 320, 3), 128, np.uint8), header(k)))
+            msg = g.wait(k)[-1]
+            assert msg.header.stamp.sec == k
+            assert [e.face_id for e in msg.emotions] == [1, 2]
+            assert [e.label_name for e in msg.emotions] == ["neutral", "sad"]
+            assert msg.emotions[1].roi.x_offset == 210 and msg.emotions[1].detection_score > 0.89
+        assert requests == [] and g.node.stats.dropped() == 0
+
+
+def test_faces_first_are_used_for_their_own_frame():
+    with RosHarness() as ros:
+        g = Graph(ros, track=True)
+        h = header(7)
+        g.faces_pub.publish(faces(h, (120, 30, 60, 60)))
+        assert ros.spin_until(lambda: g.node.stats.counts.get("detections") == 1)
+        g.image_pub.publish(bgr_to_image_msg(np.full((240, 320, 3), 128, np.uint8), h))
+        (msg,) = g.wait(1)
+        assert [e.face_id for e in msg.emotions] == [1] and msg.emotions[0].label_name == "happy"
+
+
+def test_lost_tracks_ask_the_detector_and_bad_rois_are_counted():
+    with RosHarness() as ros:
+        g = Graph(ros, backend="python:stubs:runaway_stub", track=True)
+        requests = ros.collect(Header, "/cabin/detect_request", RESULT_QOS)
+        h = header(1)
+        # One usable face, one zero-area box (dropped and counted).
+        g.faces_pub.publish(faces(h, (20, 30, 60, 60), (100, 100, 0, 30)))
+        assert ros.spin_until(lambda: g.node.stats.counts.get("dropped_bad_roi") == 1)
+        image = bgr_to_image_msg(np.full((240, 320, 3), 128, np.uint8), h)
+        g.image_pub.publish(image)
+        (msg,) = g.wait(1)
+        assert [e.face_id for e in msg.emotions] == [1]
+        # The stub's landmarks run off to the right: within a few frames the track leaves the
+        # image, ends, and a detection is requested with that frame's stamp.
+        for k in range(2, 8):
+            image.header = header(k)
+            g.image_pub.publish(image)
+            g.wait(k)
+            if ros.spin_until(lambda: bool(requests), timeout=0.3):
+                break
+        assert ros.spin_until(lambda: len(requests) >= 1)
+        assert len(requests) == 1 and g.node.stats.counts["tracks_lost"] == 1
+        lost_at = requests[0].stamp.sec
+        assert 2 <= lost_at < 8 and g.emotions[lost_at - 1].emotions  # last frame with it
+        image.header = header(lost_at + 1)
+        g.image_pub.publish(image)
+        assert g.wait(lost_at + 1)[-1].emotions == []  # gone from the next frame
+
+
+def test_stamps_going_back_restart_the_tracks():
+    """A bag played in a loop: the old tracks go, the new stream's detections are used."""
+    with RosHarness() as ros:
+        g = Graph(ros, track=True)
+        image = bgr_to_image_msg(np.full((240, 320, 3), 128, np.uint8), header(10))
+        g.faces_pub.publish(faces(header(10), (20, 30, 60, 60)))
+        assert ros.spin_until(lambda: g.node.stats.counts.get("detections") == 1)
+        g.image_pub.publish(image)
+        assert [e.face_id for e in g.wait(1)[-1].emotions] == [1]
+        image.header = header(1)  # back to the start
+        g.image_pub.publish(image)
+        assert g.wait(2)[-1].emotions == []
+        assert g.node.stats.counts["stream_restarts"] == 1
+        g.faces_pub.publish(faces(header(1), (120, 30, 60, 60)))
+        assert ros.spin_until(lambda: g.node.stats.counts.get("detections") == 2)
+        image.header = header(2)
+        g.image_pub.publish(image)
+        assert [e.label_name for e in g.wait(3)[-1].emotions] == ["happy"]

@@ -41,6 +41,7 @@ OPTIONAL = {
     "hri_msgs": "optional ROS4HRI output (used when importable)",
     "backports": "backports.zstd comes with rosbags (Python < 3.14)",
     "compression": "standard library from Python 3.14",
+    "tflite": "conversion-time only (emotionaldan-convert-blazeface), from pip; README says so",
 }
 
 

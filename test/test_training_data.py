@@ -260,3 +260,31 @@ def test_tfjs_graph_refuses_what_it_cannot_run(tmp_path: Path) -> None:
         TfjsGraphModel(layers)
     with pytest.raises(FileNotFoundError):
         TfjsGraphModel(tmp_path / "nope.json")
+
+
+# --- crop calibration ---------------------------------------------------------------------------
+
+
+def test_crop_calibration_recovers_the_training_crop() -> None:
+    """Detector boxes 20 % smaller and higher than training boxes: the calibrated margin and
+    shift cut, from the detector boxes, exactly the training crops."""
+    from emotionaldan_ros.core import alignment
+    from emotionaldan_ros.training.calibrate import crop_for_boxes
+
+    rng = np.random.default_rng(4)
+    train = []
+    for _ in range(9):
+        x, y, s = rng.uniform(50, 300), rng.uniform(50, 300), rng.uniform(40, 160)
+        train.append(np.array([x, y, x + s, y + s]))
+    det = []
+    for b in train:
+        c, s = (b[:2] + b[2:]) / 2, (b[2] - b[0]) * 0.8
+        c = c + np.array([0.0, -0.1 * s])
+        det.append(np.r_[c - s / 2, c + s / 2])
+    cal = crop_for_boxes(list(zip(det, train, strict=True)))
+    assert cal["faces"] == 9 and abs(cal["scale"] - 1.25) < 1e-6
+    want = alignment.crop_transforms(np.array(train), 112)
+    got = alignment.crop_transforms(np.array(det), 112, cal["margin"], cal["shift"])
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    with pytest.raises(ValueError):
+        crop_for_boxes([])

@@ -37,6 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", type=Path, help="ONNX output file")
     p.add_argument("--torchscript", type=Path, help="TorchScript output file")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (>= 16)")
+    p.add_argument(
+        "--safetensors",
+        type=Path,
+        help="also re-write the checkpoint as .safetensors (same header and tensors)",
+    )
+    p.add_argument(
+        "--calibrate-crop",
+        metavar="DETECTOR",
+        help="with --safetensors: measure and store the crop margin / shift that turn this "
+        "detector's boxes into the training crops (training.calibrate)",
+    )
+    p.add_argument(
+        "--calibrate-data",
+        metavar="NAME:ROOT",
+        help="photos for --calibrate-crop (e.g. legend:/data/facial_expressions?subset=lfw)",
+    )
+    p.add_argument("--calibrate-limit", type=int, default=500, help="photos to calibrate on")
     p.add_argument("--sha256", help="expected SHA-256 of the checkpoint file")
     p.add_argument("--tolerance", type=float, default=1e-3, help="max allowed abs difference")
     p.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
@@ -70,12 +87,43 @@ def compare(checkpoint: Path, outputs: dict[str, Path], sha256: str | None) -> d
     return diffs
 
 
+def _calibrated_crop(args: argparse.Namespace) -> dict:
+    from emotionaldan_ros.core.data import load_dataset
+    from emotionaldan_ros.training.calibrate import calibrate_detector
+
+    if not args.calibrate_data:
+        raise ValueError("--calibrate-crop needs --calibrate-data NAME:ROOT")
+    found = calibrate_detector(
+        args.calibrate_crop, load_dataset(args.calibrate_data).samples, args.calibrate_limit
+    )
+    return {
+        "margin": found["margin"],
+        "shift": found["shift"],
+        "calibration": found | {"data": args.calibrate_data},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = build_parser().parse_args(argv)
-    if args.onnx is None and args.torchscript is None:
-        print("error: give --onnx and/or --torchscript", file=sys.stderr)
+    if args.onnx is None and args.torchscript is None and args.safetensors is None:
+        print("error: give --onnx, --torchscript and/or --safetensors", file=sys.stderr)
         return 2
+    if args.safetensors is not None:
+        from emotionaldan_ros.core.checkpoint import convert_checkpoint
+
+        try:
+            crop = None
+            if args.calibrate_crop:
+                crop = _calibrated_crop(args)
+                print(json.dumps({"crop_calibration": crop}))
+            path = convert_checkpoint(args.checkpoint, args.safetensors, crop=crop)
+        except (WeightsError, ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{'safetensors':12s} {path}  sha256 {sha256_file(path)}")
+        if args.onnx is None and args.torchscript is None:
+            return 0
     try:
         outputs = export_checkpoint(
             args.checkpoint, args.onnx, args.torchscript, args.opset, args.sha256

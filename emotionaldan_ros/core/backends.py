@@ -5,6 +5,9 @@ Specs:
     "checkpoint:PATH" or a path ending in .pt/.pth/.safetensors/.onnx: an EmotionalDAN or baseline
                                     checkpoint from emotionaldan-train (or its ONNX export)
     "python:MODULE:FACTORY"         any importable factory returning a Recognizer (tests, plugins)
+
+The shipped nets run on ONNX Runtime on a CPU device and on PyTorch otherwise; `engine` forces
+one ("onnxruntime" or "torch"; PyTorch stays the fallback and the training engine).
 """
 
 from __future__ import annotations
@@ -18,9 +21,21 @@ DEFAULT_BACKEND = "faceapi"
 
 
 def create_recognizer(
-    spec: str = DEFAULT_BACKEND, device: str = "cpu", **kwargs: object
+    spec: str = DEFAULT_BACKEND,
+    device: str = "cpu",
+    engine: str | None = None,
+    threads: int = 1,
+    **kwargs: object,
 ) -> Recognizer:
     """Resolve a backend spec into a ready recogniser.
+
+    Args:
+        spec: backend spec (see the module docstring).
+        device: torch device of the PyTorch engine.
+        engine: "onnxruntime", "torch", or None (ONNX Runtime on a CPU device, else PyTorch);
+            ignored by python: factories.
+        threads: ONNX Runtime intra-op threads per session (0 = one per core).
+        **kwargs: passed to the backend (e.g. surprise_valence).
 
     Raises:
         ValueError: the spec is malformed or names an unknown backend.
@@ -35,9 +50,12 @@ def create_recognizer(
             raise ValueError(f"backend spec {spec!r}: expected python:MODULE:FACTORY")
         rec = getattr(importlib.import_module(mod_name), fn_name)(**kwargs)
     elif spec == "faceapi":
+        from emotionaldan_ros.core.faceapi.ort import DEFAULT_ENGINE
         from emotionaldan_ros.core.faceapi.recognizer import FaceApiRecognizer
 
-        rec = FaceApiRecognizer(device=device, **kwargs)
+        if engine is None:
+            engine = DEFAULT_ENGINE if str(device).startswith("cpu") else "torch"
+        rec = FaceApiRecognizer(device=device, engine=engine, threads=threads, **kwargs)
     else:
         explicit = spec.startswith("checkpoint:")
         path = spec[len("checkpoint:") :] if explicit else spec
@@ -48,7 +66,9 @@ def create_recognizer(
             )
         from emotionaldan_ros.core.dan_recognizer import DANRecognizer
 
-        rec = DANRecognizer.from_checkpoint(Path(path), device=device, **kwargs)
+        rec = DANRecognizer.from_checkpoint(
+            Path(path), device=device, backend=engine, num_threads=threads or None, **kwargs
+        )
     if not isinstance(rec, Recognizer):
         raise TypeError(f"backend {spec!r} did not return a Recognizer (got {type(rec).__name__})")
     return rec

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from emotionaldan_ros.core.camera_info import Calibration, load_calibration, uncalibrated
+from emotionaldan_ros.core.image_codec import numpy_to_image
 from emotionaldan_ros.core.sources import FrameSource, SourceError, open_source
 from emotionaldan_ros.nodes.calibration import camera_info_msg, publish_static_transform
 from emotionaldan_ros.nodes.common import (
@@ -80,6 +83,14 @@ PARAMS = (
         "Body frame of the camera (x forward, z up) for publish_tf",
         read_only=True,
     ),
+    ParamSpec(
+        "encoding",
+        "bgr8",
+        "Published encoding: bgr8, or mono8 (gray, as an infrared cabin camera gives; to try "
+        "the graph on IR-like input)",
+        choices=("bgr8", "mono8"),
+        read_only=True,
+    ),
 )
 
 
@@ -93,8 +104,19 @@ def open_with_fallback(spec: str, loop: bool, size: tuple[int, int] | None) -> F
         return open_source("demo", loop=loop, size=size)
 
 
+def mono8_message(bgr: np.ndarray, header: Header) -> Image:
+    """A BGR frame as a mono8 Image (OpenCV's luma weights), as a gray / IR camera sends."""
+    fields = numpy_to_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), "mono8")
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = fields.height, fields.width
+    msg.encoding, msg.is_bigendian, msg.step = fields.encoding, fields.is_bigendian, fields.step
+    msg.data = fields.data
+    return msg
+
+
 class CameraNode(Node):
-    """Publishes `camera/image_raw` (bgr8) and `camera/camera_info` at a fixed rate."""
+    """Publishes `camera/image_raw` (bgr8 or mono8) and `camera/camera_info` at a fixed rate."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__("camera", **kwargs)
@@ -112,6 +134,7 @@ class CameraNode(Node):
             if p["publish_tf"]
             else None
         )
+        self.encoding = p["encoding"]
         self.finished = False
         self.published = 0
         self.image_pub = self.create_publisher(Image, "camera/image_raw", FRAME_PUB_QOS)
@@ -137,7 +160,10 @@ class CameraNode(Node):
             self.get_logger().error(f"camera read failed: {exc}")
             self.end_of_stream()
             return
-        image = bgr_to_image_msg(frame, self._header())
+        if self.encoding == "mono8":
+            image = mono8_message(frame, self._header())
+        else:
+            image = bgr_to_image_msg(frame, self._header())
         info = camera_info_msg(self._calibration(image.width, image.height), image.header)
         self.image_pub.publish(image)
         if self.compressed_pub is not None:

@@ -5,6 +5,7 @@ Kept small on purpose: node logic lives in `emotionaldan_ros.core`.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -182,6 +183,21 @@ class LatestSlot(Generic[T]):
         return self._closed
 
 
+def lower_thread_priority(increment: int) -> bool:
+    """Raise the calling thread's nice value by `increment` (Linux: nice is per thread).
+
+    Lets a worker whose results are not on the per-frame path (the face detector: faces are
+    tracked in between) yield the CPU to the one that is, on a busy machine; with spare cores it
+    changes nothing. Raising nice needs no privileges. Returns False where unsupported.
+    """
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+    except (AttributeError, OSError):  # not Linux, or refused: run at the normal priority
+        return False
+    return True
+
+
 class Worker:
     """A daemon thread that processes items from a LatestSlot until stopped.
 
@@ -189,15 +205,20 @@ class Worker:
     item. Once the node's context is shut down (Ctrl-C), the thread ends quietly.
     """
 
-    def __init__(self, node: Node, slot: LatestSlot, handle: Any, stats: Stats) -> None:
+    def __init__(
+        self, node: Node, slot: LatestSlot, handle: Any, stats: Stats, nice: int = 0
+    ) -> None:
         self.slot = slot
         self._node = node
         self._handle = handle
         self._stats = stats
+        self._nice = nice
         self._thread = threading.Thread(target=self._run, name=node.get_name(), daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        if self._nice:
+            lower_thread_priority(self._nice)
         while not self.slot.closed:
             item = self.slot.take(timeout=0.2)
             if item is None:

@@ -1,8 +1,13 @@
 """EmotionalDAN node: landmarks + emotion for every face of every frame (lifecycle node).
 
-Pairs each image with its `Faces` by exact stamp, runs the core recogniser once per frame over all
-faces, and publishes `emotion` (EmotionArray, also when empty), `landmarks` and an optional
-`debug_image` overlay, all with the source image's header.
+Default (`track_faces: true`, core/schedule.py): every image is processed as soon as it arrives,
+on the tracked faces, whose boxes the recogniser's own landmarks carry from frame to frame; each
+`faces` message (the detector runs at its own rate) confirms, opens and ends tracks, and when a
+track is lost the node asks the detector for a detection on `detect_request`. With
+`track_faces: false` each image waits for the `faces` of the same stamp (the detector must then
+run on every frame). Either way the recogniser runs once per frame over all faces, and `emotion`
+(EmotionArray, also when empty), `landmarks` and an optional `debug_image` carry the source
+image's header.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import time
 
 import numpy as np
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from emotionaldan_msgs.msg import (
     EmotionArray,
@@ -19,9 +25,12 @@ from emotionaldan_msgs.msg import (
     LandmarksArray,
 )
 from emotionaldan_ros.core.backends import DEFAULT_BACKEND, create_recognizer
+from emotionaldan_ros.core.detection.tracker import LandmarkTracker, TrackSet
 from emotionaldan_ros.core.labels import VALENCES
 from emotionaldan_ros.core.overlay import draw_faces
 from emotionaldan_ros.core.pairing import StampPairer
+from emotionaldan_ros.core.recognizer import Prediction
+from emotionaldan_ros.core.schedule import FrameScheduler
 from emotionaldan_ros.nodes.common import (
     FRAME_PUB_QOS,
     FRAME_SUB_QOS,
@@ -30,7 +39,13 @@ from emotionaldan_ros.nodes.common import (
     image_subscription,
     stamp_ns,
 )
-from emotionaldan_ros.nodes.messages import emotion_array, rois_to_boxes, select_faces
+from emotionaldan_ros.nodes.messages import (
+    emotion_array,
+    faces_message,
+    roi_boxes,
+    rois_to_boxes,
+    select_faces,
+)
 from emotionaldan_ros.nodes.model_node import MODEL_NODE_PARAMS, ModelNode
 from emotionaldan_ros.nodes.runtime import run_lifecycle
 from emotionaldan_ros.params import ParamSpec
@@ -52,7 +67,28 @@ PARAMS = (
         choices=VALENCES,
         read_only=True,
     ),
-    ParamSpec("pair_cache_size", 8, "Frames waiting for their pair (image/faces)", range=(1, 256)),
+    ParamSpec(
+        "track_faces",
+        True,
+        "Process every image at once on faces tracked by their landmarks between detections; "
+        "false: wait for each image's faces (the detector must then run on every frame)",
+        read_only=True,
+    ),
+    ParamSpec(
+        "track_max_missed",
+        1,
+        "Detections in a row that may miss a tracked face before its track ends",
+        range=(0, 100),
+    ),
+    ParamSpec(
+        "track_iou", 0.3, "IoU between a detection and a track to match them", range=(0.01, 1.0)
+    ),
+    ParamSpec(
+        "pair_cache_size",
+        8,
+        "Frames waiting for their pair (image/faces) when track_faces is false",
+        range=(1, 256),
+    ),
     ParamSpec("publish_landmarks", True, "Publish landmarks (LandmarksArray)"),
     ParamSpec("publish_debug_image", False, "Publish an annotated debug image"),
     *MODEL_NODE_PARAMS,
@@ -69,13 +105,25 @@ class EmotionalDanNode(ModelNode):
     def load(self) -> None:
         """Load the model (a missing / corrupt checkpoint fails here, naming the file)."""
         p = self.params
+        engine = {"engine": p["engine"], "threads": p["inference_threads"]}
         try:
             self.recognizer = create_recognizer(
-                p["backend"], device=p["device"], surprise_valence=p["surprise_valence"]
+                p["backend"],
+                device=p["device"],
+                surprise_valence=p["surprise_valence"],
+                **(engine if not p["backend"].startswith("python:") else {}),
             )
+            # First inferences allocate and tune (ONNX Runtime): pay for it before frames come.
+            blank = np.zeros((480, 640, 3), np.uint8)
+            self.recognizer.predict(blank, np.array([[200.0, 120.0, 320.0, 260.0]] * 2))
         except Exception as exc:
             raise RuntimeError(f"cannot load recogniser {p['backend']!r}: {exc}") from exc
         self.pairer: StampPairer[Image, Faces] = StampPairer(p["pair_cache_size"])
+        self.scheduler = FrameScheduler(
+            LandmarkTracker(iou_threshold=p["track_iou"], max_missed=p["track_max_missed"])
+        )
+        self._last_stamp = -1
+        self.request_pub = self.create_lifecycle_publisher(Header, "detect_request", RESULT_QOS)
         self.emotion_pub = self.create_lifecycle_publisher(EmotionArray, "emotion", RESULT_QOS)
         self.landmarks_pub = self.create_lifecycle_publisher(
             LandmarksArray, "landmarks", RESULT_QOS
@@ -84,7 +132,7 @@ class EmotionalDanNode(ModelNode):
         self.get_logger().info(f"recogniser {self.recognizer.name} ready")
 
     def subscribe(self) -> list:
-        """Images and faces in; their callbacks pair them by stamp."""
+        """Images and faces in; their callbacks queue them for the worker."""
         return [
             image_subscription(
                 self, self.image_callback, self.params["image_transport"], FRAME_SUB_QOS
@@ -94,44 +142,75 @@ class EmotionalDanNode(ModelNode):
 
     def unload(self) -> None:
         """Free the model."""
-        for pub in (self.emotion_pub, self.landmarks_pub, self.debug_pub):
+        for pub in (self.emotion_pub, self.landmarks_pub, self.debug_pub, self.request_pub):
             self.destroy_publisher(pub)
         self.recognizer = None
 
     def image_callback(self, msg: Image) -> None:
-        """Cache the image until its faces arrive."""
+        """Hand the image to the worker (tracking), or cache it until its faces arrive."""
         self.stats.count("received")
-        self._pair(self.pairer.add_a(stamp_ns(msg.header), msg))
+        if self.params["track_faces"]:
+            self.offer((msg, None))
+        else:
+            self._pair(self.pairer.add_a(stamp_ns(msg.header), msg))
 
     def faces_callback(self, msg: Faces) -> None:
-        """Pair faces with their cached image."""
-        self._pair(self.pairer.add_b(stamp_ns(msg.header), msg))
+        """Queue a detection for the tracks (tracking), or pair it with its cached image."""
+        self.stats.count("detections")
+        if not self.params["track_faces"]:
+            self._pair(self.pairer.add_b(stamp_ns(msg.header), msg))
+            return
+        boxes = roi_boxes([f.roi for f in msg.faces])
+        usable = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
+        if not usable.all():
+            self.stats.count("dropped_bad_roi", int((~usable).sum()))
+        scores = np.array([f.score for f in msg.faces], np.float64)
+        ids = np.array([f.id for f in msg.faces], np.int64)
+        self.scheduler.add_detections(
+            stamp_ns(msg.header), boxes[usable], scores[usable], ids[usable]
+        )
 
     def _pair(self, pair: tuple[Image, Faces] | None) -> None:
         self.stats.counts["dropped_unpaired"] = self.pairer.evicted_a + self.pairer.evicted_b
         if pair is not None:
             self.offer(pair)
 
-    def process(self, pair: tuple[Image, Faces]) -> None:
+    def process(self, pair: tuple[Image, Faces | None]) -> None:
         """Run the recogniser on one frame and publish its results."""
         start = time.perf_counter()
         image_msg, faces_msg = pair
         image = self.decode(image_msg)
         if image is None:
             return
-        boxes, usable = rois_to_boxes(faces_msg, image.shape[1], image.shape[0])
-        if not usable.all():
-            self.stats.count("dropped_bad_roi", int((~usable).sum()))
-            self.get_logger().warning(
-                "ignored faces with empty or out-of-image boxes", throttle_duration_sec=5.0
-            )
-        faces = [f for f, ok in zip(faces_msg.faces, usable, strict=True) if ok]
+        height, width = image.shape[:2]
+        if faces_msg is None:  # tracking: this frame's faces are the tracks
+            stamp = stamp_ns(image_msg.header)
+            if stamp < self._last_stamp:  # a bag looped / the clock restarted: start afresh
+                self.scheduler.reset()
+                self.stats.count("stream_restarts")
+            self._last_stamp = stamp
+            tracks = self.scheduler.plan()
+            faces = faces_message(
+                image_msg.header, tracks.boxes, tracks.scores, tracks.ids, ""
+            ).faces
+            boxes = tracks.boxes
+        else:
+            boxes, usable = rois_to_boxes(faces_msg, width, height)
+            if not usable.all():
+                self.stats.count("dropped_bad_roi", int((~usable).sum()))
+                self.get_logger().warning(
+                    "ignored faces with empty or out-of-image boxes", throttle_duration_sec=5.0
+                )
+            faces = [f for f, ok in zip(faces_msg.faces, usable, strict=True) if ok]
+            boxes = boxes[usable]
         try:
-            pred = self.recognizer.predict(image, boxes[usable])
+            pred = self.recognizer.predict(image, boxes)
         except Exception as exc:  # a model failure on one frame is counted, the node lives on
             self.stats.count("errors")
             self.get_logger().error(f"recogniser failed: {exc}", throttle_duration_sec=5.0)
             return
+        if faces_msg is None:
+            self._carry(image_msg.header, tracks, pred, width, height)
         finite = np.isfinite(pred.probs).all(axis=1) & np.isfinite(pred.landmarks).all(axis=(1, 2))
         if not finite.all():
             self.stats.count("dropped_nan", int((~finite).sum()))
@@ -160,6 +239,17 @@ class EmotionalDanNode(ModelNode):
         self.stats.count("published")
         self.stats.count("faces", len(faces))
         self.stats.latency(out.processing_time_ms)
+
+    def _carry(
+        self, header: Header, tracks: TrackSet, pred: Prediction, width: int, height: int
+    ) -> None:
+        """Move the tracks on with this frame's landmarks; ask for a detection when one is lost."""
+        outcome = self.scheduler.observe(stamp_ns(header), tracks, pred, width, height)
+        if outcome.lost:
+            self.stats.count("tracks_lost", len(outcome.lost))
+        if outcome.want_detection:
+            self.stats.count("detect_requests")
+            self.request_pub.publish(header)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,18 +1,28 @@
-"""Face detector node: finds faces in each image and gives them stable ids (lifecycle node)."""
+"""Face detector node: finds faces and gives them stable ids (lifecycle node).
+
+It detects at `detect_rate_hz` (by image stamps) and at once on the frame after a
+`detect_request`, and publishes `faces` for the frames it ran on; the EmotionalDAN node tracks
+the faces in between (core/schedule.py). `detect_rate_hz: 0` detects every frame.
+"""
 
 from __future__ import annotations
 
+import inspect
 import time
 
+import numpy as np
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from emotionaldan_msgs.msg import Faces
 from emotionaldan_ros.core.detection import DEFAULT_DETECTOR, create_detector, list_detectors
 from emotionaldan_ros.core.detection.tracker import IouTracker
+from emotionaldan_ros.core.schedule import DetectionSchedule
 from emotionaldan_ros.nodes.common import (
     FRAME_SUB_QOS,
     RESULT_QOS,
     image_subscription,
+    stamp_ns,
 )
 from emotionaldan_ros.nodes.messages import faces_message
 from emotionaldan_ros.nodes.model_node import MODEL_NODE_PARAMS, ModelNode
@@ -31,11 +41,33 @@ PARAMS = (
         "input_size",
         0,
         "Size the detector works at, px (faceapi_tiny: multiple of 32, e.g. 320/416/512; "
-        "faceapi_ssd: 512; haar: longest image side); 0 = the detector's default",
+        "faceapi_ssd: 512; haar: longest image side; yunet: longest image side; blazeface*: "
+        "fixed, 0 only); 0 = the detector's default",
         range=(0, 4096),
         read_only=True,
     ),
-    ParamSpec("min_face_size", 40, "Smallest face side in pixels", range=(8, 4096)),
+    ParamSpec(
+        "detect_rate_hz",
+        10.0,
+        "Detections per second of image time; the EmotionalDAN node tracks the faces in "
+        "between and asks for a detection at once when it loses one; 0 = every frame",
+        range=(0.0, 1000.0),
+    ),
+    ParamSpec(
+        "worker_nice",
+        5,
+        "Nice increment of the detection thread (Linux), so that on a busy CPU the per-frame "
+        "recogniser goes first (faces are tracked between detections); 0 = normal priority",
+        range=(0, 19),
+        read_only=True,
+    ),
+    ParamSpec("min_face_size", 24, "Smallest face side in pixels", range=(8, 4096)),
+    ParamSpec(
+        "model_path",
+        "",
+        "Model file for detectors that ship none (yunet: its ONNX file); '' = none",
+        read_only=True,
+    ),
     ParamSpec("max_faces", 8, "Keep at most this many faces (highest scores)", range=(1, 64)),
     ParamSpec("score_threshold", 0.5, "Drop faces scoring below this", range=(0.0, 1.0)),
     ParamSpec("track_iou", 0.3, "IoU needed to keep a face id across frames", range=(0.01, 1.0)),
@@ -58,19 +90,27 @@ class FaceDetectorNode(ModelNode):
     def __init__(self, **kwargs: object) -> None:
         super().__init__("face_detector", PARAMS, **kwargs)
         self.detector = None
+        self.schedule = DetectionSchedule(self.params["detect_rate_hz"])
+        self.add_post_set_parameters_callback(self._on_rate_change)
 
     def load(self) -> None:
         """Build the detector (loads its weights), the tracker and the publisher."""
         p = self.params
         try:
             size = {"input_size": p["input_size"]} if p["input_size"] else {}
+            if p["model_path"]:
+                size["model_path"] = p["model_path"]
+            engine = {"engine": p["engine"], "threads": p["inference_threads"]}
             self.detector = create_detector(
                 p["detector"],
                 min_face_size=p["min_face_size"],
                 max_faces=p["max_faces"],
                 score_threshold=p["score_threshold"],
                 **size,
+                **_accepted(p["detector"], engine),
             )
+            # First inferences allocate and tune (ONNX Runtime): pay for it before frames come.
+            self.detector.detect(np.zeros((480, 640, 3), np.uint8))
         except Exception as exc:
             raise RuntimeError(f"cannot create detector {p['detector']!r}: {exc}") from exc
         self.tracker = IouTracker(
@@ -78,14 +118,16 @@ class FaceDetectorNode(ModelNode):
             max_missed=p["track_max_missed"],
             min_hits=p["track_min_hits"],
         )
+        self.schedule = DetectionSchedule(self.get_parameter("detect_rate_hz").value)
         self.faces_pub = self.create_lifecycle_publisher(Faces, "faces", RESULT_QOS)
 
     def subscribe(self) -> list:
-        """Images in; each callback only hands the newest image to the worker."""
+        """Images in (each callback only hands a due image to the worker), detection requests."""
         return [
             image_subscription(
                 self, self.image_callback, self.params["image_transport"], FRAME_SUB_QOS
-            )
+            ),
+            self.create_subscription(Header, "detect_request", self.request_callback, RESULT_QOS),
         ]
 
     def unload(self) -> None:
@@ -94,9 +136,23 @@ class FaceDetectorNode(ModelNode):
         self.detector = None
 
     def image_callback(self, msg: Image) -> None:
-        """Count the image and pass it on."""
+        """Count the image and pass it on when a detection is due."""
         self.stats.count("received")
-        self.offer(msg)
+        if self.schedule.due(stamp_ns(msg.header)):
+            self.offer(msg)
+        else:
+            self.stats.count("skipped_by_rate")  # by design, not a drop
+
+    def request_callback(self, msg: Header) -> None:
+        """The EmotionalDAN node lost a face: detect the next frame."""
+        self.stats.count("requests")
+        self.schedule.request()
+
+    def _on_rate_change(self, params: list) -> None:
+        """Apply a new detect_rate_hz (already validated) at run time."""
+        for param in params:
+            if param.name == "detect_rate_hz":
+                self.schedule.rate_hz = float(param.value)
 
     def process(self, msg: Image) -> None:
         """Detect, track and publish the faces of one image."""
@@ -112,14 +168,33 @@ class FaceDetectorNode(ModelNode):
             return
         ids = self.tracker.update(det.boxes, det.scores)
         keep = self.tracker.confirmed
+        keypoints = det.keypoints[keep] if det.keypoints is not None else None
         self.faces_pub.publish(
             faces_message(
-                msg.header, det.boxes[keep], det.scores[keep], ids[keep], self.detector.name
+                msg.header,
+                det.boxes[keep],
+                det.scores[keep],
+                ids[keep],
+                self.detector.name,
+                keypoints,
             )
         )
         self.stats.count("published")
         self.stats.count("faces", int(keep.sum()))
         self.stats.latency((time.perf_counter() - start) * 1e3)
+
+
+def _accepted(detector: str, kwargs: dict[str, object]) -> dict[str, object]:
+    """The `kwargs` that detector's constructor takes (engine and threads: the ONNX ones)."""
+    from emotionaldan_ros.core.detection import base
+
+    factory = base._REGISTRY.get(detector)  # registered by list_detectors() in the check
+    if factory is None:
+        return {}
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
 
 
 def main(args: list[str] | None = None) -> None:

@@ -13,16 +13,36 @@ from emotionaldan_ros.core.recognizer import Prediction
 
 
 def faces_message(
-    header: Header, boxes: np.ndarray, scores: np.ndarray, ids: np.ndarray, name: str
+    header: Header,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    ids: np.ndarray,
+    name: str,
+    keypoints: np.ndarray | None = None,
 ) -> Faces:
-    """Build a Faces message (boxes x1y1x2y2 → RegionOfInterest in whole pixels)."""
+    """Build a Faces message (boxes x1y1x2y2 → RegionOfInterest in whole pixels).
+
+    Args:
+        header: the source image's header.
+        boxes: (N, 4) x1, y1, x2, y2 face boxes in image pixels.
+        scores: (N,) detector scores.
+        ids: (N,) tracker ids.
+        name: the detector's name.
+        keypoints: (N, K, 2) face keypoints in image pixels (`Detections.keypoints`), or None
+            for a detector without keypoints (the faces' `keypoints` stay empty).
+    """
     msg = Faces(header=header, detector=name)
     xyxy = np.rint(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)).astype(np.int64)
-    for (x1, y1, x2, y2), score, face_id in zip(xyxy.tolist(), scores, ids, strict=True):
+    for i, ((x1, y1, x2, y2), score, face_id) in enumerate(
+        zip(xyxy.tolist(), scores, ids, strict=True)
+    ):
         roi = RegionOfInterest(
             x_offset=max(0, x1), y_offset=max(0, y1), width=max(0, x2 - x1), height=max(0, y2 - y1)
         )
-        msg.faces.append(Face(id=int(face_id), roi=roi, score=float(score)))
+        face = Face(id=int(face_id), roi=roi, score=float(score))
+        if keypoints is not None:
+            face.keypoints = [Point2D(x=float(x), y=float(y)) for x, y in keypoints[i]]
+        msg.faces.append(face)
     return msg
 
 

@@ -30,10 +30,26 @@ from emotionaldan_ros.params import ParamSpec
 # Parameters every model node has (appended to each node's own list).
 MODEL_NODE_PARAMS = (
     ParamSpec(
+        "engine",
+        "onnxruntime",
+        "Inference engine of the shipped nets: 'onnxruntime' (fast on CPU) or 'torch' (PyTorch "
+        "eager: the fallback, and the engine for CUDA devices)",
+        choices=("onnxruntime", "torch"),
+        read_only=True,
+    ),
+    ParamSpec(
+        "inference_threads",
+        1,
+        "ONNX Runtime intra-op threads per net (0 = one per core); 1 lets the detector and the "
+        "recogniser run side by side on a 2-core machine (docs/realtime.md)",
+        range=(0, 64),
+        read_only=True,
+    ),
+    ParamSpec(
         "torch_threads",
         1,
-        "CPU threads torch may use in this process (0 = torch's default); the detector and the "
-        "recogniser each run in their own worker thread",
+        "CPU threads torch may use in this process (engine 'torch'; 0 = torch's default); the "
+        "detector and the recogniser each run in their own worker thread",
         range=(0, 256),
         read_only=True,
     ),
@@ -101,7 +117,8 @@ class ModelNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start the worker and the subscriptions."""
         self._slot = LatestSlot()
-        self._worker = Worker(self, self._slot, self.process, self.stats)
+        nice = int(self.params.get("worker_nice", 0))
+        self._worker = Worker(self, self._slot, self.process, self.stats, nice=nice)
         self._subs = self.subscribe()
         self.diagnostics.state = "running"
         return super().on_activate(state)

@@ -1,4 +1,10 @@
-"""`main()` helpers shared by the node executables (`ros2 run emotionaldan_ros <node>`)."""
+"""`main()` helpers shared by the node executables, and the executor every runner uses.
+
+The executor only runs callbacks that copy a message into a node's mailbox (model work happens in
+the nodes' worker threads), so one thread is enough, and more threads only contend for the GIL
+with the workers: `graph.DEFAULT_EXECUTOR` was chosen by `benchmarks/pipeline.py`
+(docs/realtime.md).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,37 @@ import sys
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.context import Context
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from emotionaldan_ros.graph import DEFAULT_EXECUTOR, EXECUTORS
 from emotionaldan_ros.rosenv import apply_ros_defaults
 from emotionaldan_ros.stopping import StopRequest
+
+
+def make_executor(kind: str = DEFAULT_EXECUTOR, context: Context | None = None) -> Executor:
+    """An rclpy executor by name.
+
+    Args:
+        kind: "single" (SingleThreadedExecutor, the default) or "multi" (MultiThreadedExecutor
+            with 4 threads, the previous release's).
+        context: the rclpy context (default: the global one).
+
+    Raises:
+        ValueError: unknown kind.
+    """
+    if kind == "single":
+        return SingleThreadedExecutor(context=context)
+    if kind == "multi":
+        return MultiThreadedExecutor(num_threads=4, context=context)
+    raise ValueError(f"executor must be one of {EXECUTORS}, got {kind!r}")
 
 
 def run_single(
@@ -34,7 +65,7 @@ def run_single(
     code = 0
     try:
         node = factory()
-        executor = SingleThreadedExecutor()
+        executor = make_executor()
         executor.add_node(node)
         while not stop.requested and rclpy.ok() and not (done and done(node)):
             executor.spin_once(timeout_sec=0.1)

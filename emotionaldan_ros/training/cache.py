@@ -144,16 +144,17 @@ class LandmarkFinder:
         the detectors only run when it is not `good_enough`.
         """
         h, w = image.shape[:2]
-        lm, err = self._best(image, np.array([[0.0, 0.0, w, h]]))
+        lm, err = self.best_of(image, np.array([[0.0, 0.0, w, h]]))
         if err <= good_enough:
             return lm, err
         boxes = self.candidates(image)
         if len(boxes) == 0:
             return lm, err
-        lm2, err2 = self._best(image, boxes)
+        lm2, err2 = self.best_of(image, boxes)
         return (lm2, err2) if err2 < err else (lm, err)
 
-    def _best(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, float]:
+    def best_of(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, float]:
+        """Most self-consistent candidate of `boxes`: (68, 2) landmarks, inter-ocular NME."""
         from emotionaldan_ros.core.faceapi.recognizer import _has_area, aligned_boxes
         from emotionaldan_ros.core.metrics import nme
 

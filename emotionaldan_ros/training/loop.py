@@ -66,10 +66,11 @@ class RunningStats:
             self.counts["correct"] += int(valid.sum())
 
     def means(self) -> dict[str, float]:
-        """{"loss", "nme", "acc"}; nan where nothing was counted."""
+        """{"loss", "nme", "acc", "images"}; nan where nothing was counted."""
         out = {}
         for key, name in (("loss", "loss"), ("nme", "nme"), ("correct", "acc")):
             out[name] = self.sums[key] / self.counts[key] if self.counts[key] else float("nan")
+        out["images"] = float(self.counts["loss"])
         return out
 
 

@@ -162,6 +162,8 @@ def train(
             train_metrics = train_one_epoch(
                 wrapped, train_loader, optimizer, phase, cfg, rt, scaler, desc
             )
+            seconds = time.time() - t0
+            train_metrics["images_per_second"] = train_metrics.pop("images") / max(seconds, 1e-9)
             scheduler.step()
             progress.epoch += 1
             progress.epoch_in_phase += 1
@@ -177,7 +179,7 @@ def train(
                 "phase": progress.phase + 1,
                 "loss_kind": phase["loss"],
                 "lr": optimizer.param_groups[0]["lr"],
-                "seconds": round(time.time() - t0, 2),
+                "seconds": round(seconds, 2),
                 "train": train_metrics,
                 "val": val_metrics,
             }
@@ -248,5 +250,6 @@ def _epoch_line(desc: str, tr: Mapping[str, float], va: Mapping[str, Any]) -> st
             f"{k} {d[k]:.4f}" for k in keys if isinstance(d.get(k), float) and d[k] == d[k]
         )
 
-    line = f"{desc}: train {fmt(tr)}"
+    speed = tr.get("images_per_second")
+    line = f"{desc}: train {fmt(tr)}" + (f" ({speed:.1f} img/s)" if speed else "")
     return line + (f" | val {fmt(va)}" if va else "")

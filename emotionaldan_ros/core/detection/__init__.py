@@ -2,6 +2,7 @@
 
 from emotionaldan_ros.core.detection.base import (
     DEFAULT_DETECTOR,
+    KEYPOINT_NAMES,
     Detections,
     Detector,
     create_detector,
@@ -11,6 +12,7 @@ from emotionaldan_ros.core.detection.base import (
 
 __all__ = [
     "DEFAULT_DETECTOR",
+    "KEYPOINT_NAMES",
     "Detections",
     "Detector",
     "create_detector",

@@ -20,18 +20,35 @@ class Detections:
     Attributes:
         boxes: (N, 4) float32 x1, y1, x2, y2 in image pixels, clipped to the image.
         scores: (N,) float32 confidences in [0, 1], sorted descending.
+        keypoints: (N, 6, 2) float32 x, y in image pixels (not clipped), in `KEYPOINT_NAMES`
+            order; NaN for a point the detector does not give; None for detectors without
+            keypoints (Haar, face-api).
     """
 
     boxes: np.ndarray
     scores: np.ndarray
+    keypoints: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
 
     @staticmethod
-    def empty() -> Detections:
-        """No face."""
-        return Detections(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+    def empty(with_keypoints: bool = False) -> Detections:
+        """No face (with an empty (0, 6, 2) keypoint array when the detector gives keypoints)."""
+        keypoints = np.zeros((0, len(KEYPOINT_NAMES), 2), np.float32) if with_keypoints else None
+        return Detections(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), keypoints)
+
+
+# Order of `Detections.keypoints`. Left/right are the subject's own: for a face looking at the
+# camera, "right_eye" is on the image's left (MediaPipe's convention).
+KEYPOINT_NAMES = (
+    "right_eye",
+    "left_eye",
+    "nose_tip",
+    "mouth_center",
+    "right_ear_tragion",
+    "left_ear_tragion",
+)
 
 
 @runtime_checkable
@@ -46,7 +63,7 @@ class Detector(Protocol):
 
 
 # Best quality/speed trade-off measured by benchmarks/detectors.py (see docs/detectors.md).
-DEFAULT_DETECTOR = "faceapi_tiny"
+DEFAULT_DETECTOR = "blazeface"
 
 _REGISTRY: dict[str, Callable[..., Detector]] = {}
 
@@ -81,7 +98,7 @@ def _load_builtin() -> None:
     """Import the built-in backends so that they register (lazy: heavy imports stay optional)."""
     import importlib
 
-    for module in ("haar", "faceapi"):
+    for module in ("haar", "faceapi", "blazeface", "yunet"):
         try:
             importlib.import_module(f"emotionaldan_ros.core.detection.{module}")
         except ModuleNotFoundError as exc:  # a backend not written yet / optional dependency

@@ -9,6 +9,10 @@ Totals are micro-averaged: true positives, false positives and misses are summed
 images before the ratios are taken. So an image with five faces weighs five times as much as an
 image with one face.
 
+Ignore regions (optional, per image) mark faces too cut off or too small to ask a detector for:
+an unmatched detection with at least half of its area inside one is dropped, neither a hit nor a
+false positive (as WIDER FACE's "ignore" faces).
+
 Boxes are [x1, y1, x2, y2] in pixels, as in `Detections`.
 """
 
@@ -205,10 +209,26 @@ class DetectionReport:
     matches: dict[str, Match]
 
 
+def _inside_fraction(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """(N,) the largest fraction of each box's area inside one of the regions."""
+    if not len(boxes) or not len(regions):
+        return np.zeros(len(boxes))
+    iw = np.minimum(boxes[:, None, 2], regions[None, :, 2]) - np.maximum(
+        boxes[:, None, 0], regions[None, :, 0]
+    )
+    ih = np.minimum(boxes[:, None, 3], regions[None, :, 3]) - np.maximum(
+        boxes[:, None, 1], regions[None, :, 1]
+    )
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[:, None]
+    return np.divide(inter, area, out=np.zeros_like(inter), where=area > 0).max(axis=1)
+
+
 def detection_metrics(
     predictions: Mapping[str, Detections | BoxesLike],
     ground_truth: Mapping[str, BoxesLike],
     iou: float = 0.5,
+    ignore: Mapping[str, BoxesLike] | None = None,
 ) -> DetectionReport:
     """Recall, precision, F1 and mean IoU per image and in total.
 
@@ -217,6 +237,8 @@ def detection_metrics(
             of boxes sorted best first.
         ground_truth: image name → (M, 4) face boxes; an empty list for an image without faces.
         iou: the least IoU for a match, in (0, 1].
+        ignore: image name → (K, 4) ignore regions; images not named have none. An unmatched
+            detection with at least half of its area inside one is not counted.
 
     Raises:
         ValueError: the two mappings name different images, or malformed boxes (the message
@@ -241,6 +263,13 @@ def detection_metrics(
             boxes, scores = pred, None
         try:
             match = match_detections(boxes, gt, iou, scores)
+            regions = as_boxes((ignore or {}).get(name, []), "ignore regions")
+            if len(regions) and len(match.false_positives):
+                fp_boxes = as_boxes(boxes, "pred_boxes")[match.false_positives]
+                counted = _inside_fraction(fp_boxes, regions) < 0.5
+                match = Match(
+                    match.pairs, match.ious, match.false_positives[counted], match.misses
+                )
         except ValueError as exc:
             raise ValueError(f"image {name!r}: {exc}") from exc
         counts = (len(match.pairs), len(match.false_positives), len(match.misses))

@@ -2,7 +2,9 @@
 
 Both return boxes clipped to the image, dropped when smaller than `min_face_size` (shorter side,
 pixels after clipping), at most `max_faces`, best score first. Weights are the shipped,
-checksum-verified conversions (`emotionaldan_ros/models/faceapi/`, MIT, see its NOTICE).
+checksum-verified conversions (`emotionaldan_ros/models/faceapi/`, MIT, see its NOTICE). They run
+on ONNX Runtime by default (`engine="onnxruntime"`, exported in memory at load, `faceapi/ort.py`)
+or on the PyTorch ports (`engine="torch"`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 
 from emotionaldan_ros.core.detection.base import Detections, register_detector
 from emotionaldan_ros.core.faceapi.detect import detect_ssd, detect_tiny
+from emotionaldan_ros.core.faceapi.ort import DEFAULT_ENGINE, OrtNet, check_engine
 from emotionaldan_ros.core.faceapi.pretrained import load_net
 
 __all__ = ["FaceApiSsdDetector", "FaceApiTinyDetector"]
@@ -58,7 +61,9 @@ class FaceApiTinyDetector:
         iou_threshold: suppress a face overlapping a better one by more than this IoU, in [0, 1].
         max_faces: at most this many faces (≥ 1).
         min_face_size: drop faces whose shorter side is below this many pixels (≥ 0).
-        device: torch device.
+        device: torch device (engine "torch").
+        engine: "onnxruntime" (default) or "torch".
+        threads: ONNX Runtime intra-op threads (0 = one per core).
     """
 
     name = "faceapi_tiny"
@@ -71,6 +76,8 @@ class FaceApiTinyDetector:
         max_faces: int = 10,
         min_face_size: int = 20,
         device: str = "cpu",
+        engine: str = DEFAULT_ENGINE,
+        threads: int = 1,
     ) -> None:
         _check_int("input_size", input_size, 32)
         if input_size % 32:
@@ -80,7 +87,13 @@ class FaceApiTinyDetector:
         self.iou_threshold = _check_threshold("iou_threshold", iou_threshold)
         self.max_faces = _check_int("max_faces", max_faces, 1)
         self.min_face_size = _check_int("min_face_size", min_face_size, 0)
-        self.net = load_net("tiny_face_detector", device)
+        self.engine = check_engine(engine)
+        _check_int("threads", threads, 0)
+        self.net = (
+            OrtNet("tiny_face_detector", input_size, threads)
+            if self.engine == "onnxruntime"
+            else load_net("tiny_face_detector", device)
+        )
 
     def detect(self, image: np.ndarray) -> Detections:
         """Find faces in an (H, W, 3) BGR or (H, W) gray uint8 image."""
@@ -100,7 +113,9 @@ class FaceApiSsdDetector:
         iou_threshold: suppress a face overlapping a better one by more than this IoU, in [0, 1].
         max_faces: at most this many faces (≥ 1).
         min_face_size: drop faces whose shorter side is below this many pixels (≥ 0).
-        device: torch device.
+        device: torch device (engine "torch").
+        engine: "onnxruntime" (default) or "torch".
+        threads: ONNX Runtime intra-op threads (0 = one per core).
     """
 
     name = "faceapi_ssd"
@@ -113,6 +128,8 @@ class FaceApiSsdDetector:
         max_faces: int = 10,
         min_face_size: int = 20,
         device: str = "cpu",
+        engine: str = DEFAULT_ENGINE,
+        threads: int = 1,
     ) -> None:
         if input_size != 512:
             raise ValueError(f"faceapi_ssd runs at input_size 512 only, got {input_size!r}")
@@ -121,7 +138,13 @@ class FaceApiSsdDetector:
         self.iou_threshold = _check_threshold("iou_threshold", iou_threshold)
         self.max_faces = _check_int("max_faces", max_faces, 1)
         self.min_face_size = _check_int("min_face_size", min_face_size, 0)
-        self.net = load_net("ssd_mobilenetv1", device)
+        self.engine = check_engine(engine)
+        _check_int("threads", threads, 0)
+        self.net = (
+            OrtNet("ssd_mobilenetv1", 512, threads)
+            if self.engine == "onnxruntime"
+            else load_net("ssd_mobilenetv1", device)
+        )
 
     def detect(self, image: np.ndarray) -> Detections:
         """Find faces in an (H, W, 3) BGR or (H, W) gray uint8 image."""

@@ -23,8 +23,10 @@ from emotionaldan_ros.core.faceapi.image import (
     image_view,
     js_round,
     normalize,
+    warp_regions,
 )
 from emotionaldan_ros.core.faceapi.nets import SsdMobilenetV1, TinyFaceDetector
+from emotionaldan_ros.core.faceapi.ort import OrtNet
 
 
 def letterbox(
@@ -47,6 +49,20 @@ def letterbox(
     # A side that rounds to 0 px (1x10000 at 416) still covers one input pixel: no division by 0.
     resized_w, resized_h = max(1, js_round(w * scale)), max(1, js_round(h * scale))
     return batch, size / float(resized_w), size / float(resized_h)
+
+
+def letterbox_uint8(image: np.ndarray, size: int) -> tuple[np.ndarray, float, float]:
+    """`letterbox` with OpenCV for the ONNX Runtime engine: (1, size, size, 3) uint8, same order.
+
+    The BGR frame is read in place (no copy), padded bottom/right with black and resized with
+    TF.js's bilinear mapping (`image.warp_regions`); the corrections are `letterbox`'s.
+    """
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        image = np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
+    h, w = int(image.shape[0]), int(image.shape[1])
+    batch = warp_regions(image, np.array([[0, 0, w, h]]), size, centered=False)
+    scale = size / max(h, w)
+    return batch, size / float(js_round(w * scale)), size / float(js_round(h * scale))
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_out: int) -> list:
@@ -75,14 +91,14 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_out
 
 
 def detect_tiny(
-    net: TinyFaceDetector,
+    net: TinyFaceDetector | OrtNet,
     image: np.ndarray,
     input_size: int = 416,
     score_threshold: float = 0.5,
     iou_threshold: float = 0.4,
     bgr: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run the tiny face detector on one uint8 image.
+    """Run the tiny face detector (PyTorch port or ONNX Runtime session) on one uint8 image.
 
     Returns:
         boxes (K, 4) float64 x1, y1, x2, y2 in image pixels and scores (K,), best first.
@@ -93,11 +109,15 @@ def detect_tiny(
         )
     img = image_view(image)
     h, w = int(img.shape[0]), int(img.shape[1])
-    batch, fix_x, fix_y = letterbox(img, input_size, reverse_channels=bgr)
-    device = next(net.parameters()).device
-    with torch.inference_mode():
-        out = net(normalize(batch, TINY_MEAN_RGB, 255.0).to(device))[0].cpu().double()
-    boxes, scores = decode_tiny(out, net.anchors, fix_x, fix_y)
+    if isinstance(net, OrtNet):
+        batch, fix_x, fix_y = letterbox_uint8(_as_bgr(image, bgr), input_size)
+        out = torch.from_numpy(net(batch)[0][0]).double()
+    else:
+        batch, fix_x, fix_y = letterbox(img, input_size, reverse_channels=bgr)
+        device = next(net.parameters()).device
+        with torch.inference_mode():
+            out = net(normalize(batch, TINY_MEAN_RGB, 255.0).to(device))[0].cpu().double()
+    boxes, scores = decode_tiny(out, TinyFaceDetector.anchors, fix_x, fix_y)
     keep = scores > score_threshold
     boxes, scores = boxes[keep], scores[keep]
     idx = nms(boxes, scores, iou_threshold, len(scores))
@@ -122,26 +142,31 @@ def decode_tiny(
 
 
 def detect_ssd(
-    net: SsdMobilenetV1,
+    net: SsdMobilenetV1 | OrtNet,
     image: np.ndarray,
     score_threshold: float = 0.5,
     iou_threshold: float = 0.5,
     max_results: int = 100,
     bgr: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run the SSD MobileNetV1 face detector on one uint8 image.
+    """Run the SSD MobileNetV1 face detector (PyTorch port or ONNX Runtime) on one uint8 image.
 
     Returns:
         boxes (K, 4) float64 x1, y1, x2, y2 in image pixels and scores (K,), best first.
     """
     img = image_view(image)
     h, w = int(img.shape[0]), int(img.shape[1])
-    batch, fix_x, fix_y = letterbox(img, net.input_size, reverse_channels=bgr)
-    x = (batch / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()
-    device = next(net.parameters()).device
-    with torch.inference_mode():
-        boxes, scores = net(x.to(device))
-    boxes, scores = boxes[0].cpu().double(), scores[0].cpu().double()
+    size = SsdMobilenetV1.input_size
+    if isinstance(net, OrtNet):
+        batch, fix_x, fix_y = letterbox_uint8(_as_bgr(image, bgr), size)
+        boxes, scores = (torch.from_numpy(o[0]).double() for o in net(batch))
+    else:
+        batch, fix_x, fix_y = letterbox(img, size, reverse_channels=bgr)
+        x = (batch / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()
+        device = next(net.parameters()).device
+        with torch.inference_mode():
+            boxes, scores = net(x.to(device))
+        boxes, scores = boxes[0].cpu().double(), scores[0].cpu().double()
     cand = torch.nonzero(scores > score_threshold).flatten()
     yx = boxes[cand]  # [ymin, xmin, ymax, xmax]
     idx = cand[nms(yx, scores[cand], iou_threshold, max_results)]
@@ -151,3 +176,8 @@ def detect_ssd(
     rel = torch.stack([left, top, right, bottom], dim=1)
     scale = torch.tensor([w, h, w, h], dtype=torch.float64)
     return (rel * scale).numpy(), scores[idx].numpy()
+
+
+def _as_bgr(image: np.ndarray, bgr: bool) -> np.ndarray:
+    """The uint8 image in BGR order for the ONNX Runtime graphs (an RGB input is flipped)."""
+    return image if bgr or image.ndim == 2 else np.ascontiguousarray(image[:, :, ::-1])

@@ -137,3 +137,85 @@ def normalize(batch: torch.Tensor, mean_rgb: tuple[float, float, float] | None, 
     if mean_rgb is not None:
         batch = batch - torch.tensor(mean_rgb, dtype=torch.float32)
     return (batch / scale).permute(0, 3, 1, 2).contiguous()
+
+
+def square_pads(regions: np.ndarray, centered: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Side of the padded square and the padding before the region along x and y.
+
+    Args:
+        regions: (N, 4) int x, y, width, height.
+        centered: face crops (odd extra pixel after) rather than detector input (pad after).
+
+    Returns:
+        (N,) side, (N,) pad before along x, (N,) pad before along y (int64).
+    """
+    w, h = regions[:, 2].astype(np.int64), regions[:, 3].astype(np.int64)
+    side = np.maximum(w, h)
+    if not centered:
+        zero = np.zeros_like(side)
+        return side, zero, zero
+    pad_x = (side - w) - np.floor((side - w) * 0.5 + 0.5).astype(np.int64)
+    pad_y = (side - h) - np.floor((side - h) * 0.5 + 0.5).astype(np.int64)
+    return side, pad_x, pad_y
+
+
+def warp_regions(
+    image: np.ndarray,
+    regions: np.ndarray,
+    out_size: int,
+    centered: bool,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """`crop_square_resize` with OpenCV: the same sampling, uint8 out, ~30x faster.
+
+    Each region is resampled by one `cv2.warpAffine` from a view of the image (no copy) with the
+    matrix dst → src `x = (u * side / out_size) - pad`, TF.js's mapping (no half-pixel offset);
+    samples outside the region read 0, as face-api's black padding. When TF.js would clamp at the
+    far edge of the square (upscaling, no padding after the region), the region gets one
+    replicated row/column (a copy of a region smaller than `out_size`). Differences to the float
+    gather: OpenCV's 1/32-pixel sampling grid and the rounding to uint8.
+
+    Args:
+        image: (H, W, C) uint8 (channel order is kept: BGR in, BGR out).
+        regions: (N, 4) int x, y, width, height inside the image, width and height > 0.
+        out_size: side of the square output.
+        centered: pad the short side on both sides (face crops) instead of bottom/right.
+        out: optional (N, out_size, out_size, C) uint8 array to write into (a batch buffer).
+
+    Returns:
+        (N, out_size, out_size, C) uint8.
+    """
+    import cv2
+
+    regions = np.asarray(regions, dtype=np.int64).reshape(-1, 4)
+    n = regions.shape[0]
+    channels = image.shape[2] if image.ndim == 3 else 1
+    if out is None:
+        out = np.empty((n, out_size, out_size, channels), np.uint8)
+    side, pad_x, pad_y = square_pads(regions, centered)
+    scale = side / float(out_size)
+    mats = np.zeros((n, 2, 3), np.float64)
+    mats[:, 0, 0] = mats[:, 1, 1] = scale
+    mats[:, 0, 2], mats[:, 1, 2] = -pad_x, -pad_y
+    # TF.js clamps the upper tap at side - 1; OpenCV reads the (zero) border there instead.
+    # Only upscaled axes reach past side - 1, and only those without padding after the region
+    # then see a non-zero pixel at side - 1: replicate that row / column once.
+    upscale = (out_size - 1) * scale > side - 1
+    fix_x = upscale & (pad_x + regions[:, 2] == side)
+    fix_y = upscale & (pad_y + regions[:, 3] == side)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    for i, (x, y, w, h) in enumerate(regions.tolist()):
+        src = image[y : y + h, x : x + w]
+        if fix_x[i] or fix_y[i]:
+            src = cv2.copyMakeBorder(src, 0, int(fix_y[i]), 0, int(fix_x[i]), cv2.BORDER_REPLICATE)
+        dst = out[i] if channels > 1 else out[i, :, :, 0]
+        cv2.warpAffine(
+            src,
+            mats[i],
+            (out_size, out_size),
+            dst=dst,
+            flags=flags,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+    return out

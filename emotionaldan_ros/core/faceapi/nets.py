@@ -42,7 +42,9 @@ TINY_ANCHORS: tuple[tuple[float, float], ...] = (
 def tf_same_pad(x: torch.Tensor, kernel: int, stride: int, value: float = 0.0) -> torch.Tensor:
     """Pad NCHW `x` like TensorFlow's padding="SAME" (extra pixel goes bottom/right)."""
     pads = []
-    for size in (x.shape[-1], x.shape[-2]):  # F.pad order: last dim first
+    # Plain ints: when traced for ONNX export the pads become constants (only the batch axis is
+    # dynamic), so ONNX Runtime can fold each Pad into its Conv.
+    for size in (int(x.shape[-1]), int(x.shape[-2])):  # F.pad order: last dim first
         out = math.ceil(size / stride)
         total = max((out - 1) * stride + kernel - size, 0)
         pads += [total // 2, total - total // 2]
