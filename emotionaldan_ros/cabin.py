@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import sys
 import tempfile
 import time
@@ -256,9 +255,10 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
                 break
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    summary = graph.monitor.summary()
-    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while workers stop: report
-        graph.close()
+    finally:
+        stop.repeat_interrupts = False  # stopping is bounded: more Ctrl-C must not cut it short
+        summary = graph.monitor.summary()
+        graph.close()  # also when the loop failed: a process left with live rclpy aborts at exit
     if stop.requested:
         when = " during start-up" if graph.interrupted else ""
         summary = f"stopped by {stop.name}{when}\n{summary}"

@@ -24,14 +24,17 @@ class StopRequest:
 
     A second signal while a stop is already pending raises KeyboardInterrupt in the main thread,
     so a user who presses Ctrl-C twice still gets out of a start-up that blocks (a camera that
-    does not answer, a model that loads slowly). Outside the main thread (where Python cannot
-    install signal handlers) it does nothing and `requested` stays false.
+    does not answer, a model that loads slowly); a runner sets `repeat_interrupts` to False once
+    it is stopping (a bounded wait), so that an impatient second Ctrl-C cannot cut the clean-up
+    short. Outside the main thread (where Python cannot install signal handlers) it does nothing
+    and `requested` stays false. The bag tools do the same with `bag.rosio.StopFlag`.
     """
 
     def __init__(self, signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> None:
         self._signals = signals
         self._previous: dict[signal.Signals, object] = {}
         self.signum: int | None = None
+        self.repeat_interrupts = True
 
     @property
     def requested(self) -> bool:
@@ -44,7 +47,7 @@ class StopRequest:
         return signal.Signals(self.signum).name if self.signum is not None else ""
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None:
+        if self.signum is not None and self.repeat_interrupts:
             raise KeyboardInterrupt(f"second stop signal ({signal.Signals(signum).name})")
         self.signum = signum
 

@@ -77,6 +77,7 @@ def run_single(
         print(f"[{getattr(factory, '__name__', 'node')}] cannot start: {exc}", file=sys.stderr)
         code = 1
     finally:
+        stop.repeat_interrupts = False  # stopping is bounded: more Ctrl-C must not cut it short
         if node is not None:
             close = getattr(node, "close", None)
             if close:

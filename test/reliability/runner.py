@@ -43,9 +43,11 @@ def params_file(folder: Path, real_models: bool = False, **sections: dict) -> Pa
 
 
 class Cabin:
-    """`python -m emotionaldan_ros.cabin ...` with its output collected by a thread."""
+    """`python -m emotionaldan_ros.cabin ...` (or another module) with its output collected."""
 
-    def __init__(self, *args: str, domain: int, cwd: Path) -> None:
+    def __init__(
+        self, *args: str, domain: int, cwd: Path, module: str = "emotionaldan_ros.cabin"
+    ) -> None:
         env = dict(
             os.environ,
             ROS_DOMAIN_ID=str(domain),
@@ -54,7 +56,7 @@ class Cabin:
         )
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "emotionaldan_ros.cabin", *args],
+            [sys.executable, "-m", module, *args],
             env=env,
             cwd=cwd,
             stdout=subprocess.PIPE,
