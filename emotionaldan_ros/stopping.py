@@ -47,9 +47,10 @@ class StopRequest:
         return signal.Signals(self.signum).name if self.signum is not None else ""
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None and self.repeat_interrupts:
+        if self.signum is None:
+            self.signum = signum  # the first one names the stop
+        elif self.repeat_interrupts:
             raise KeyboardInterrupt(f"second stop signal ({signal.Signals(signum).name})")
-        self.signum = signum
 
     def install(self) -> StopRequest:
         """Take over the signals (main thread only; elsewhere a no-op); returns self."""
