@@ -21,6 +21,7 @@ from emotionaldan_ros.graph import (
     DEFAULT_NAMESPACE,
     EXECUTORS,
     cabin_nodes,
+    code_execution_problem,
     default_config,
 )
 from emotionaldan_ros.rosenv import apply_ros_defaults
@@ -123,6 +124,9 @@ def merged_params(
         node, dot, param = key.partition(".")
         if not (eq and dot and node and param):
             raise ValueError(f"bad override {item!r}: expected NODE.PARAM=VALUE")
+        problem = code_execution_problem(node, param, raw)
+        if problem:
+            raise ValueError(problem)
         section = next((k for k in data if k.rsplit("/", 1)[-1] == node), None)
         if section is None:
             section = f"/**/{node}"
