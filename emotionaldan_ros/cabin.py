@@ -24,7 +24,7 @@ from emotionaldan_ros.graph import (
     code_execution_problem,
     default_config,
 )
-from emotionaldan_ros.rosenv import apply_ros_defaults
+from emotionaldan_ros.rosenv import apply_ros_defaults, security_hint
 from emotionaldan_ros.stopping import StopRequest
 
 
@@ -245,7 +245,8 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
             print("emotionaldan-cabin: interrupted during start-up", file=sys.stderr)
             return 130
         except Exception as exc:  # bad parameter, missing model or camera: one clear line
-            print(f"emotionaldan-cabin: cannot start the graph: {exc}", file=sys.stderr)
+            hint = security_hint(exc)
+            print(f"emotionaldan-cabin: cannot start the graph: {exc}{hint}", file=sys.stderr)
             return 1
     from rclpy.executors import ExternalShutdownException
 

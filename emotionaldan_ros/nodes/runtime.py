@@ -23,7 +23,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from emotionaldan_ros.graph import DEFAULT_EXECUTOR, EXECUTORS
-from emotionaldan_ros.rosenv import apply_ros_defaults
+from emotionaldan_ros.rosenv import apply_ros_defaults, security_hint
 from emotionaldan_ros.stopping import StopRequest
 
 
@@ -60,10 +60,10 @@ def run_single(
     # The signals are ours (emotionaldan_ros.stopping): rclpy's handler would shut the context
     # down under the spinning executor.
     stop = StopRequest().install()
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     code = 0
     try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)  # keystore errors
         node = factory()
         executor = make_executor()
         executor.add_node(node)
@@ -74,7 +74,8 @@ def run_single(
     except Exception as exc:  # start-up errors: one readable line, not a traceback
         if node is not None:
             raise
-        print(f"[{getattr(factory, '__name__', 'node')}] cannot start: {exc}", file=sys.stderr)
+        name = getattr(factory, "__name__", "node")
+        print(f"[{name}] cannot start: {exc}{security_hint(exc)}", file=sys.stderr)
         code = 1
     finally:
         stop.repeat_interrupts = False  # stopping is bounded: more Ctrl-C must not cut it short

@@ -46,10 +46,15 @@ class Cabin:
     """`python -m emotionaldan_ros.cabin ...` (or another module) with its output collected."""
 
     def __init__(
-        self, *args: str, domain: int, cwd: Path, module: str = "emotionaldan_ros.cabin"
+        self,
+        *args: str,
+        domain: int,
+        cwd: Path,
+        module: str = "emotionaldan_ros.cabin",
+        environ: dict[str, str] | None = None,
     ) -> None:
         env = dict(
-            os.environ,
+            os.environ if environ is None else environ,
             ROS_DOMAIN_ID=str(domain),
             PYTHONUNBUFFERED="1",
             PYTHONPATH=os.pathsep.join([str(TEST_DIR), os.environ.get("PYTHONPATH", "")]),
