@@ -11,6 +11,7 @@ import pytest
 from emotionaldan_ros.core.image_codec import (
     ImageDecodeError,
     compressed_format,
+    compressed_image_size,
     decode_compressed,
     encode_compressed,
     encoding_info,
@@ -393,3 +394,32 @@ def test_bad_compressed_data_is_rejected(fmt, data, message):
 def test_encode_rejects_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         encode_compressed(**kwargs)
+
+
+@pytest.mark.parametrize("shape", [(48, 64, 3), (1, 833, 3), (700, 3, 3)])
+@pytest.mark.parametrize("kind", ["jpeg", "jpeg_progressive", "png"])
+def test_compressed_image_size_reads_the_header_without_decoding(shape, kind):
+    import cv2
+
+    image = np.zeros(shape, np.uint8)
+    flags = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if kind == "jpeg_progressive" else []
+    data = cv2.imencode(".png" if kind == "png" else ".jpg", image, flags)[1].tobytes()
+    fmt = "png" if kind == "png" else "bgr8; jpeg compressed bgr8"
+    assert compressed_image_size(fmt, data) == (shape[1], shape[0])
+    assert compressed_image_size(fmt, array.array("B", data)) == (shape[1], shape[0])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data"),
+    [
+        ("jpeg", b""),
+        ("jpeg", b"\xff\xd8\xff"),
+        ("jpeg", b"\xff\xd8\xff\xda\x00\x02"),  # scan before any frame header
+        ("jpeg", b"\xff\xd8\x00\x00\x00\x00"),
+        ("png", b"\x89PNG\r\n\x1a\n"),
+        ("png", b"not a png at all, but long enough"),
+        ("webp", b"RIFF...."),
+    ],
+)
+def test_compressed_image_size_unknown_is_none(fmt, data):
+    assert compressed_image_size(fmt, data) is None

@@ -35,6 +35,7 @@ __all__ = [
     "ImageDecodeError",
     "ImageFields",
     "compressed_format",
+    "compressed_image_size",
     "decode_compressed",
     "encode_compressed",
     "encoding_info",
@@ -378,6 +379,53 @@ def _compressed_kind(fmt: str) -> str:
     if "jpeg" in text or "jpg" in text:
         return "jpeg"
     raise ImageDecodeError(f"unsupported compressed format {fmt!r}; supported: jpeg, png")
+
+
+# JPEG start-of-frame markers (baseline, progressive, lossless, ...); C4 / C8 / CC are not frames.
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def compressed_image_size(
+    fmt: str, data: bytes | bytearray | memoryview | np.ndarray
+) -> tuple[int, int] | None:
+    """(width, height) a jpeg / png will decode to, read from its header without decoding.
+
+    Lets a node refuse an oversized frame before OpenCV allocates it. None when the header cannot
+    be read (unknown format, truncated or corrupt data: `decode_compressed` then says why).
+    """
+    try:
+        kind = _compressed_kind(fmt)
+    except ImageDecodeError:
+        return None
+    buf = _as_byte_array(data)
+    if kind == "png":
+        if buf.size < 24 or buf[:8].tobytes() != _PNG_MAGIC or buf[12:16].tobytes() != b"IHDR":
+            return None
+        return int.from_bytes(buf[16:20], "big"), int.from_bytes(buf[20:24], "big")
+    if buf.size < 4 or buf[:3].tobytes() != _JPEG_MAGIC:
+        return None
+    i = 2
+    while i + 4 <= buf.size:
+        if buf[i] != 0xFF:
+            return None
+        marker = int(buf[i + 1])
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length field
+            i += 2
+            continue
+        length = int.from_bytes(buf[i + 2 : i + 4], "big")
+        if marker in _JPEG_SOF:
+            if i + 9 > buf.size:
+                return None
+            height = int.from_bytes(buf[i + 5 : i + 7], "big")
+            width = int.from_bytes(buf[i + 7 : i + 9], "big")
+            return width, height
+        if marker == 0xDA or length < 2:  # scan data before any frame header: not a JPEG
+            return None
+        i += 2 + length
+    return None
 
 
 def decode_compressed(fmt: str, data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
