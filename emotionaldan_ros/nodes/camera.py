@@ -152,15 +152,14 @@ class CameraNode(Node):
         )
         fps = self._fps()
         self.timer = self.create_timer(1.0 / fps, self.timer_callback)
-        self.add_post_set_parameters_callback(self._params_changed)
+        self.params.on_change(self._params_changed)
         self.get_logger().info(f"publishing {self.source.name} at {fps:.1f} fps")
 
     def _fps(self) -> float:
         return self.params["fps"] or self.source.fps or DEFAULT_FPS
 
-    def _params_changed(self, params: list) -> None:
+    def _params_changed(self, names: set[str]) -> None:
         """Apply run-time changes (validated already): rate, frame size, frame id."""
-        names = {param.name for param in params}
         if "fps" in names and not self.finished:  # a new period: a new timer
             self.timer.cancel()
             self.destroy_timer(self.timer)

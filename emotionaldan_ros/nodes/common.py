@@ -84,12 +84,20 @@ class LiveParams(dict):
         super().__init__(values)
         self._changed: set[str] = set()
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[set[str]], None]] = []
+
+    def on_change(self, listener: Callable[[set[str]], None]) -> None:
+        """Call `listener(names)` after each accepted change, once the values are updated."""
+        self._listeners.append(listener)
 
     def changed(self, values: dict[str, ParamValue]) -> None:
-        """Record accepted new values."""
+        """Record accepted new values (then tell the listeners)."""
         with self._lock:
             self.update(values)
             self._changed |= set(values)
+        if values:
+            for listener in self._listeners:
+                listener(set(values))
 
     def take_changes(self) -> set[str]:
         """Names changed since the last call (cleared)."""

@@ -117,7 +117,7 @@ class EmotionalDanNode(ModelNode):
         super().__init__("emotionaldan", PARAMS, **kwargs)
         self.recognizer = None
         self.pairer: StampPairer[Image, Faces] = StampPairer(self.params["pair_cache_size"])
-        self.add_post_set_parameters_callback(self._on_cache_size)
+        self.params.on_change(self._on_cache_size)
 
     def load(self) -> None:
         """Load the model (a missing / corrupt checkpoint fails here, naming the file)."""
@@ -157,11 +157,10 @@ class EmotionalDanNode(ModelNode):
             self.create_subscription(Faces, "faces", self.faces_callback, RESULT_QOS),
         ]
 
-    def _on_cache_size(self, params: list) -> None:
+    def _on_cache_size(self, names: set[str]) -> None:
         # The pair cache lives in the callbacks (executor thread): resized here, at once.
-        for param in params:
-            if param.name == "pair_cache_size":
-                self.pairer.capacity = int(param.value)
+        if "pair_cache_size" in names:
+            self.pairer.capacity = int(self.params["pair_cache_size"])
 
     def apply_params(self, names: set[str]) -> None:
         """Run-time changes the worker applies: the landmark tracker's rules."""
