@@ -196,6 +196,18 @@ class EmotionalDanNode(ModelNode):
             )
         return sel.keep
 
+    def _cap_tracks(self, tracks: TrackSet) -> TrackSet:
+        """At most max_faces_per_frame tracks (best scores) for the recogniser; the rest counted.
+
+        Tracks of several detection rounds can add up beyond one round's cap.
+        """
+        cap = self.params["max_faces_per_frame"]
+        if len(tracks) <= cap:
+            return tracks
+        self.stats.count("dropped_too_many_faces", len(tracks) - cap)
+        best = np.sort(np.argsort(-tracks.scores, kind="stable")[:cap])
+        return TrackSet(tracks.ids[best], tracks.boxes[best], tracks.scores[best])
+
     def unload(self) -> None:
         """Free the model."""
         for pub in (self.emotion_pub, self.landmarks_pub, self.debug_pub, self.request_pub):
@@ -245,7 +257,7 @@ class EmotionalDanNode(ModelNode):
                 self.scheduler.reset()
                 self.stats.count("stream_restarts")
             self._last_stamp = stamp
-            tracks = self.scheduler.plan()
+            tracks = self._cap_tracks(self.scheduler.plan())
             faces = faces_message(
                 image_msg.header, tracks.boxes, tracks.scores, tracks.ids, ""
             ).faces
