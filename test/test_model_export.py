@@ -146,3 +146,15 @@ def test_cli_rewrites_a_pt_checkpoint_as_safetensors(tmp_path, capsys):
         model.state_dict().items(), again.state_dict().items(), strict=True
     ):
         assert k == k2 and torch.equal(v, v2)
+
+
+def test_convert_checkpoint_merges_crop_parameters(tmp_path):
+    from emotionaldan_ros.core.checkpoint import convert_checkpoint, read_header
+
+    model = create_model("emotionaldan_lite")
+    pt = save_checkpoint(tmp_path / "a.pt", model)
+    out = convert_checkpoint(
+        pt, tmp_path / "a.safetensors", crop={"margin": 0.14, "calibration": {"faces": 3}}
+    )
+    crop = read_header(out)["crop"]
+    assert crop["margin"] == 0.14 and crop["shift"] == 0.15 and crop["calibration"]["faces"] == 3

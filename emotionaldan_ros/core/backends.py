@@ -1,7 +1,9 @@
 """Build a `Recognizer` from one string spec (the `backend` parameter of node and tools).
 
 Specs:
-    "faceapi"                       converted face-api landmark + expression nets (default model)
+    "emotionaldan"                  the shipped EmotionalDAN (emotionaldan_lite trained by
+                                    `emotionaldan-train --config config/train_fe.yaml`, MODELS.md)
+    "faceapi"                       converted face-api landmark + expression nets
     "checkpoint:PATH" or a path ending in .pt/.pth/.safetensors/.onnx: an EmotionalDAN or baseline
                                     checkpoint from emotionaldan-train (or its ONNX export)
     "python:MODULE:FACTORY"         any importable factory returning a Recognizer (tests, plugins)
@@ -18,6 +20,13 @@ from pathlib import Path
 from emotionaldan_ros.core.recognizer import Recognizer
 
 DEFAULT_BACKEND = "faceapi"
+# The shipped EmotionalDAN checkpoint (checksum in SHA256SUMS next to it; MODELS.md).
+EMOTIONALDAN_WEIGHTS = (
+    Path(__file__).resolve().parents[1]
+    / "models"
+    / "emotionaldan"
+    / "emotionaldan_lite_fe.safetensors"
+)
 
 
 def create_recognizer(
@@ -57,12 +66,14 @@ def create_recognizer(
             engine = DEFAULT_ENGINE if str(device).startswith("cpu") else "torch"
         rec = FaceApiRecognizer(device=device, engine=engine, threads=threads, **kwargs)
     else:
+        if spec == "emotionaldan":
+            spec = f"checkpoint:{EMOTIONALDAN_WEIGHTS}"
         explicit = spec.startswith("checkpoint:")
         path = spec[len("checkpoint:") :] if explicit else spec
         if not explicit and not path.endswith((".pt", ".pth", ".safetensors", ".onnx")):
             raise ValueError(
-                f"unknown backend {spec!r}: use 'faceapi', 'checkpoint:PATH' or "
-                "'python:MODULE:FACTORY'"
+                f"unknown backend {spec!r}: use 'emotionaldan', 'faceapi', 'checkpoint:PATH' "
+                "or 'python:MODULE:FACTORY'"
             )
         from emotionaldan_ros.core.dan_recognizer import DANRecognizer
 

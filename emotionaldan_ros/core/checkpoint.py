@@ -148,19 +148,23 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
 
 
 def convert_checkpoint(
-    src: Path | str, dst: Path | str, meta: dict[str, Any] | None = None
+    src: Path | str,
+    dst: Path | str,
+    meta: dict[str, Any] | None = None,
+    crop: dict[str, Any] | None = None,
 ) -> Path:
     """Re-write a verified checkpoint in the format of `dst`'s suffix (e.g. .pt → .safetensors).
 
     The header (model, classes, crop, config, metrics) and the tensors are kept as they are;
     `meta` entries are merged into the header's meta (e.g. a note on where the weights come
-    from).
+    from) and `crop` entries into its crop parameters (e.g. a detector calibration).
     """
     src, dst = Path(src), Path(dst)
     model, header = load_checkpoint(src)
     merged = dict(header.get("meta", {})) | dict(meta or {})
     merged["classes"] = header["classes"]
-    return save_checkpoint(dst, model, header.get("config"), merged, header.get("crop"))
+    new_crop = dict(header.get("crop", {})) | dict(crop or {})
+    return save_checkpoint(dst, model, header.get("config"), merged, new_crop)
 
 
 def read_header(path: Path | str) -> dict[str, Any]:

@@ -109,7 +109,9 @@ class LandmarkFinder:
         from emotionaldan_ros.core.detection import create_detector
         from emotionaldan_ros.core.faceapi.recognizer import FaceApiRecognizer
 
-        self.recognizer = FaceApiRecognizer(device=device)
+        # The PyTorch ports, whose batches the private helpers below build (the cache records
+        # what these nets output; the ONNX Runtime engine matches them, test_faceapi_ort.py).
+        self.recognizer = FaceApiRecognizer(device=device, engine="torch")
         self.detectors = [create_detector(d) for d in detectors]
 
     def candidates(self, image: np.ndarray) -> np.ndarray:

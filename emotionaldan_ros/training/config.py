@@ -157,6 +157,16 @@ def load_config(path: Path | str | None = None, overrides: Iterable[str] = ()) -
     return cfg
 
 
+def phase_augment(cfg: Mapping[str, Any], phase: Mapping[str, Any]) -> AugmentConfig | None:
+    """The augmentation of one phase: `augment` updated by the phase's own `augment` entries.
+
+    None when augmentation is off (`augment: null`).
+    """
+    if cfg["augment"] is None:
+        return None
+    return AugmentConfig.from_dict({**cfg["augment"], **(phase.get("augment") or {})})
+
+
 def validate_config(cfg: Mapping[str, Any]) -> None:
     """Check values that would otherwise fail late (in the middle of a run)."""
     if cfg["num_classes"] not in (7, 8):
@@ -177,9 +187,11 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
     if not cfg["phases"]:
         raise ValueError("phases is empty")
     for i, ph in enumerate(cfg["phases"]):
-        unknown = set(ph) - {"stages", "freeze", "loss", "epochs", "lr"}
+        unknown = set(ph) - {"stages", "freeze", "loss", "epochs", "lr", "augment"}
         if unknown:
             raise ValueError(f"phases[{i}]: unknown key(s) {sorted(unknown)}")
+        if ph.get("augment") is not None:
+            phase_augment(cfg, ph)  # the merged strengths must be valid
         if ph.get("loss") not in LOSSES:
             raise ValueError(f"phases[{i}].loss must be one of {LOSSES}, got {ph.get('loss')!r}")
         if int(ph.get("epochs", 0)) < 1:

@@ -142,7 +142,9 @@ class FaceApiTeacher:
     def __init__(self, device: str = "cpu") -> None:
         from emotionaldan_ros.core.faceapi.recognizer import FaceApiRecognizer
 
-        self.recognizer = FaceApiRecognizer(device=device)
+        # The PyTorch ports, whose batches the private helpers below build (the cache records
+        # what these nets output; the ONNX Runtime engine matches them, test_faceapi_ort.py).
+        self.recognizer = FaceApiRecognizer(device=device, engine="torch")
 
     def probs(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """(N, 7) DESIGN-order probabilities (the expression crop is the landmarks' box)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ from emotionaldan_ros.training.checkpoints import (
     save_state,
     score,
 )
+from emotionaldan_ros.training.config import phase_augment
 from emotionaldan_ros.training.data import (
     build_datasets,
     make_loader,
@@ -144,6 +146,8 @@ def train(
         phase_idx = progress.phase
         phase = phases[phase_idx]
         wrapped, optimizer, scheduler = _prepare_phase(model, phase, cfg, rt)
+        if hasattr(train_loader.dataset, "augment"):  # per-phase strengths (phases[i].augment)
+            train_loader.dataset.augment = phase_augment(cfg, phase)
         if state is not None and state.get("optimizer_phase") == phase_idx:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -151,6 +155,10 @@ def train(
                 scaler.load_state_dict(state["scaler"])
         state = None
         final_phase = progress.phase == len(phases) - 1
+        if final_phase and progress.epoch_in_phase == 0:
+            # best.pt is the best epoch of the final phase, also when a run that ended earlier
+            # is resumed with phases appended to its config.
+            progress.best = -math.inf
         while progress.epoch_in_phase < int(phase["epochs"]):
             torch.manual_seed(cfg["seed"] * 1000 + progress.epoch)  # dropout etc. per epoch
             set_loader_epoch(train_loader, progress.epoch, cfg["seed"])
