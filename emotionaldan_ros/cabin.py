@@ -210,12 +210,14 @@ class Graph:
                 close()
             node.destroy_node()
         self.nodes = []
-        rclpy.try_shutdown()
+        rclpy.try_shutdown(uninstall_handlers=False)  # the signals are ours, not rclpy's
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    with StopRequest() as stop:  # Ctrl-C / SIGTERM from here on: a clean stop with the summary
+    with StopRequest(
+        keep_after_stop=True
+    ) as stop:  # Ctrl-C / SIGTERM from here on: a clean stop with the summary
         return _run(parse_args(argv), stop)
 
 

@@ -30,8 +30,19 @@ class StopRequest:
     and `requested` stays false. The bag tools do the same with `bag.rosio.StopFlag`.
     """
 
-    def __init__(self, signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> None:
+    def __init__(
+        self, signals: tuple[signal.Signals, ...] = STOP_SIGNALS, keep_after_stop: bool = False
+    ) -> None:
+        """Own `signals`.
+
+        Args:
+            signals: the signals that request a stop.
+            keep_after_stop: once a stop was requested, `restore` ignores the signals instead of
+                giving them back: a runner's process is ending, and one more Ctrl-C during the
+                interpreter's exit must not turn a clean stop into a death by SIGINT.
+        """
         self._signals = signals
+        self._keep_after_stop = keep_after_stop
         self._previous: dict[signal.Signals, object] = {}
         self.signum: int | None = None
         self.repeat_interrupts = True
@@ -61,6 +72,13 @@ class StopRequest:
 
     def restore(self) -> None:
         """Give the signals back to the handlers they had before `install`."""
+        if self._keep_after_stop and self.requested:
+            # Ignored, not ours: at exit Python resets its own handlers to the default action,
+            # and a Ctrl-C during the interpreter's teardown would then kill the process.
+            for sig in self._previous:
+                signal.signal(sig, signal.SIG_IGN)
+            self._previous.clear()
+            return
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)  # type: ignore[arg-type]
         self._previous.clear()

@@ -59,7 +59,7 @@ def run_single(
     apply_ros_defaults()
     # The signals are ours (emotionaldan_ros.stopping): rclpy's handler would shut the context
     # down under the spinning executor.
-    stop = StopRequest().install()
+    stop = StopRequest(keep_after_stop=True).install()
     node = None
     code = 0
     try:
@@ -84,7 +84,7 @@ def run_single(
             if close:
                 close()
             node.destroy_node()
-        rclpy.try_shutdown()
+        rclpy.try_shutdown(uninstall_handlers=False)  # the signals are ours, not rclpy's
         stop.restore()
     if code:
         sys.exit(code)

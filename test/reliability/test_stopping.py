@@ -36,3 +36,20 @@ def test_outside_the_main_thread_it_installs_nothing():
     thread.start()
     thread.join(5)
     assert seen == [{}]
+
+
+def test_a_runner_keeps_absorbing_signals_once_it_is_stopping():
+    # The process is on its way out: a late Ctrl-C must not kill it by SIGINT after a clean stop.
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        with StopRequest(keep_after_stop=True) as stop:
+            signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # survives the exit's reset
+        signal.raise_signal(signal.SIGINT)  # ignored: nothing raised
+        assert stop.name == "SIGINT"
+    finally:
+        signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with StopRequest(keep_after_stop=True):  # no stop requested: handlers given back
+        pass
+    assert signal.getsignal(signal.SIGINT) is before
