@@ -7,7 +7,7 @@ The same node list (`graph.CABIN_NODES`) and the same YAML parameter file as
 from __future__ import annotations
 
 import argparse
-import signal
+import concurrent.futures
 import sys
 import tempfile
 import time
@@ -21,9 +21,11 @@ from emotionaldan_ros.graph import (
     DEFAULT_NAMESPACE,
     EXECUTORS,
     cabin_nodes,
+    code_execution_problem,
     default_config,
 )
-from emotionaldan_ros.rosenv import apply_ros_defaults
+from emotionaldan_ros.rosenv import apply_ros_defaults, security_hint
+from emotionaldan_ros.stopping import StopRequest
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -122,6 +124,9 @@ def merged_params(
         node, dot, param = key.partition(".")
         if not (eq and dot and node and param):
             raise ValueError(f"bad override {item!r}: expected NODE.PARAM=VALUE")
+        problem = code_execution_problem(node, param, raw)
+        if problem:
+            raise ValueError(problem)
         section = next((k for k in data if k.rsplit("/", 1)[-1] == node), None)
         if section is None:
             section = f"/**/{node}"
@@ -135,31 +140,46 @@ def merged_params(
 class Graph:
     """The nodes of one cabin graph plus the executor that spins them."""
 
-    def __init__(self, args: argparse.Namespace, params_file: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, params_file: Path, stop: StopRequest | None = None
+    ) -> None:
+        """Start the nodes; a stop requested meanwhile ends start-up early (`interrupted`)."""
         import rclpy
+        from rclpy.signals import SignalHandlerOptions
 
         from emotionaldan_ros.nodes.monitor import CabinMonitor
         from emotionaldan_ros.nodes.runtime import activate, make_executor
 
-        rclpy.init(args=["--ros-args", "--params-file", str(params_file)])
+        # The signals are the runner's (emotionaldan_ros.stopping): rclpy's handler would shut
+        # the context down under the running executor.
+        rclpy.init(
+            args=["--ros-args", "--params-file", str(params_file)],
+            signal_handler_options=SignalHandlerOptions.NO,
+        )
         self.nodes: list = []
         self.camera = None
+        self.interrupted = False
         # One executor thread: callbacks only hand messages to the model nodes' workers.
         self.executor = make_executor(getattr(args, "executor", None) or DEFAULT_EXECUTOR)
         try:
+            # The monitor first, so that a stop during start-up still has a summary to print.
+            self.monitor = CabinMonitor(args.output, live=not args.quiet, namespace=args.namespace)
+            self.nodes.append(self.monitor)
             # The camera starts last, so no frame is published before the models are loaded.
             specs = sorted(
                 cabin_nodes(camera=not args.no_camera), key=lambda s: s.name == "camera"
             )
             for spec in specs:
+                if stop is not None and stop.requested:
+                    self.interrupted = True
+                    break
                 node = spec.load()(namespace=args.namespace)
                 self.nodes.append(node)
                 activate(node)
                 if spec.name == "camera":
                     self.camera = node
-            self.monitor = CabinMonitor(args.output, live=not args.quiet, namespace=args.namespace)
-            self.nodes.append(self.monitor)
-        except Exception:
+            self.monitor.restart_clock()  # fps and idle time count from here, not from imports
+        except BaseException:  # a second Ctrl-C (KeyboardInterrupt) too: nothing left running
             self.close()
             raise
         for node in self.nodes:
@@ -173,20 +193,35 @@ class Graph:
         return self.monitor.frames >= self.camera.published or idle > idle_s
 
     def close(self) -> None:
-        """Stop workers and destroy nodes, then shut rclpy down."""
+        """Stop the executor and the workers, destroy the nodes, then shut rclpy down."""
         import rclpy
 
+        # No callback may run on a node being destroyed: the executor's threads finish first.
+        # A multi-threaded executor's pool is drained before `shutdown`, which destroys the
+        # executor's guard condition before it joins the pool: a callback still queued then
+        # fails on it ("cannot use Destroyable because destruction was requested").
+        pool = getattr(self.executor, "_executor", None)
+        if isinstance(pool, concurrent.futures.Executor):
+            pool.shutdown(wait=True)
+        self.executor.shutdown(timeout_sec=5.0)
         for node in reversed(self.nodes):
             close = getattr(node, "close", None)
             if close:
                 close()
             node.destroy_node()
-        rclpy.try_shutdown()
+        self.nodes = []
+        rclpy.try_shutdown(uninstall_handlers=False)  # the signals are ours, not rclpy's
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = parse_args(argv)
+    with StopRequest(
+        keep_after_stop=True
+    ) as stop:  # Ctrl-C / SIGTERM from here on: a clean stop with the summary
+        return _run(parse_args(argv), stop)
+
+
+def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     overrides = list(args.overrides)
     for flag, key in (
         ("source", "camera.source"),
@@ -203,26 +238,23 @@ def main(argv: list[str] | None = None) -> int:
     applied = apply_ros_defaults()
     if applied:
         print("emotionaldan-cabin: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
-    stop = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="cabin-params-") as f:
         yaml.safe_dump(params, f)
         f.flush()
         try:
-            graph = Graph(args, Path(f.name))
+            graph = Graph(args, Path(f.name), stop)
+        except KeyboardInterrupt:  # Ctrl-C twice during start-up: the graph is already closed
+            print("emotionaldan-cabin: interrupted during start-up", file=sys.stderr)
+            return 130
         except Exception as exc:  # bad parameter, missing model or camera: one clear line
-            print(f"emotionaldan-cabin: cannot start the graph: {exc}", file=sys.stderr)
+            hint = security_hint(exc)
+            print(f"emotionaldan-cabin: cannot start the graph: {exc}{hint}", file=sys.stderr)
             return 1
     from rclpy.executors import ExternalShutdownException
 
-    signal.signal(signal.SIGTERM, request_stop)
     start = time.monotonic()
     try:
-        while not stop and not graph.drained():
+        while not stop.requested and not graph.drained():
             graph.executor.spin_once(timeout_sec=0.05)
             if args.max_frames and graph.monitor.frames >= args.max_frames:
                 break
@@ -230,8 +262,13 @@ def main(argv: list[str] | None = None) -> int:
                 break
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    summary = graph.monitor.summary()
-    graph.close()
+    finally:
+        stop.repeat_interrupts = False  # stopping is bounded: more Ctrl-C must not cut it short
+        summary = graph.monitor.summary()
+        graph.close()  # also when the loop failed: a process left with live rclpy aborts at exit
+    if stop.requested:
+        when = " during start-up" if graph.interrupted else ""
+        summary = f"stopped by {stop.name}{when}\n{summary}"
     print("\n" + summary, flush=True)
     return 0
 

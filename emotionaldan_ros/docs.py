@@ -25,6 +25,8 @@ def param_tables() -> str:
                 rule = f" One of: {', '.join(p.choices)}."
             if p.read_only:
                 rule += " Read-only at run time."
+            elif p.reconfigure:
+                rule += " Settable while the node is unconfigured (read at configure)."
             default = str(p.default).lower() if isinstance(p.default, bool) else p.default
             shown = f"`{default}`" if default != "" else "''"
             rows.append(f"| `{p.name}` | {shown} | {p.description}.{rule} |")

@@ -132,6 +132,25 @@ def declared_params(node: str) -> dict[str, Any] | None:
     return {p.name: p for p in module.PARAMS}
 
 
+# Parameters whose value may name Python code that the node imports and runs at start-up
+# (`backend: python:MODULE:FACTORY`). Such values are code execution from configuration: they are
+# accepted from the params file only, never from command-line shortcuts or launch arguments, and
+# the parameters are read-only at run time (README, "Security").
+CODE_PARAMS = {("emotionaldan", "backend"): "python:"}
+
+
+def code_execution_problem(node: str, param: str, value: object) -> str | None:
+    """Why a value must not come from a command-line override (it runs code), or None."""
+    prefix = CODE_PARAMS.get((node, param))
+    if prefix is None or not isinstance(value, str) or not value.strip().startswith(prefix):
+        return None
+    return (
+        f"{node}.{param}={value!r} imports and runs Python code at start-up: it is only accepted "
+        f"from a params file (emotionaldan-cabin --config FILE, launch params_file:=FILE), "
+        f"e.g. '/**/{node}: {{ros__parameters: {{{param}: {value.strip()}}}}}'"
+    )
+
+
 def cabin_nodes(camera: bool = True) -> tuple[NodeSpec, ...]:
     """The graph's nodes; without the camera when frames come from elsewhere (a bag player)."""
     return tuple(n for n in CABIN_NODES if camera or n.name != "camera")

@@ -24,7 +24,11 @@ class ParamSpec:
         range: inclusive (low, high) for numbers.
         choices: allowed values for strings.
         check: extra rule returning an error message or None.
-        read_only: changing it at run time is refused (needs a restart / reconfigure).
+        read_only: changing it at run time is refused (needs a process restart).
+        reconfigure: read when a lifecycle node is configured (it rebuilds a model or the
+            subscriptions): a change is accepted only while the node is unconfigured and takes
+            effect at the next configure / activate. Every other parameter takes effect at run
+            time (the node applies it; see nodes/common.py `LiveParams`).
     """
 
     name: str
@@ -34,6 +38,7 @@ class ParamSpec:
     choices: Sequence[str] | None = None
     check: Callable[[ParamValue], str | None] | None = None
     read_only: bool = False
+    reconfigure: bool = False
 
     def validate(self, value: object) -> str | None:
         """Return why `value` is not acceptable, or None."""

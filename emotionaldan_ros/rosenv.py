@@ -22,3 +22,21 @@ def apply_ros_defaults(environ: dict[str, str] | None = None) -> dict[str, str]:
     applied = {k: v for k, v in wanted.items() if not env.get(k)}
     env.update(applied)
     return applied
+
+
+def security_hint(error: object, environ: dict[str, str] | None = None) -> str:
+    """A pointer to docs/security.md when a start-up error comes from SROS2 (else '').
+
+    pip-installed Fast DDS is built without its security plugins: with `ROS_SECURITY_ENABLE=true`
+    node creation fails with "This Fast DDS version doesn't have the security libraries".
+    """
+    env = os.environ if environ is None else environ
+    text = str(error).lower()
+    if env.get("ROS_SECURITY_ENABLE", "").lower() != "true" or "secur" not in text:
+        return ""
+    if "security libraries" in text:
+        return (
+            " (ROS_SECURITY_ENABLE=true, but this Fast DDS has no security plugins: the pip "
+            "wheels are built without them; SROS2 needs a ROS 2 install, see docs/security.md)"
+        )
+    return " (SROS2 keystore or enclave problem: see docs/security.md)"

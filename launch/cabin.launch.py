@@ -29,6 +29,7 @@ from emotionaldan_ros.graph import (
     HRI_BRIDGE,
     PACKAGE,
     cabin_nodes,
+    code_execution_problem,
     default_config,
 )
 from emotionaldan_ros.launching import lifecycle_node_actions
@@ -50,11 +51,12 @@ def _nodes(context, *args, **kwargs):
         params = [value("params_file"), {"use_sim_time": flag("use_sim_time")}]
         if spec.lifecycle:  # launch drives the transitions (see below), not the node itself
             params.append({"autostart": False})
-        params += [
-            {param: value(arg)}
-            for arg, (node, param) in SHORTCUTS.items()
-            if node == spec.name and value(arg)
-        ]
+        for arg, (node, param) in SHORTCUTS.items():
+            if node == spec.name and value(arg):
+                problem = code_execution_problem(node, param, value(arg))
+                if problem:  # python: backends run code: from the params file only
+                    raise ValueError(f"launch argument {arg}:={value(arg)}: {problem}")
+                params.append({param: value(arg)})
         common = dict(
             package=PACKAGE,
             executable=spec.executable,

@@ -23,3 +23,19 @@ def _torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_addoption(parser):
+    """`--soak`: the long mode of test/reliability (many signal rounds, a 10-minute soak)."""
+    group = parser.getgroup("reliability", "test/reliability")
+    group.addoption(
+        "--soak",
+        action="store_true",
+        help="long reliability runs: signal storms, the 10-minute soak of the looping demo",
+    )
+    group.addoption(
+        "--soak-minutes",
+        type=float,
+        default=10.0,
+        help="length of the demo soak with --soak (default 10)",
+    )

@@ -209,6 +209,8 @@ def test_bag_recorded_from_the_demo_decodes_completely(tmp_path):
     env = dict(os.environ, ROS_DOMAIN_ID=str(_domain()), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
     bag = tmp_path / "demo"
+    params = tmp_path / "stub.yaml"
+    params.write_text("/**/emotionaldan:\n  ros__parameters:\n    backend: python:stubs:stub\n")
     record = subprocess.Popen(
         [sys.executable, "-m", "emotionaldan_ros.bag.cli", "record", "-o", str(bag), "-a"],
         env=env,
@@ -224,8 +226,8 @@ def test_bag_recorded_from_the_demo_decodes_completely(tmp_path):
             "demo",
             "--detector",
             "haar",
-            "--backend",
-            "python:stubs:stub",
+            "--config",  # python: backends come from a params file only
+            str(params),
             "--set",
             "emotionaldan.publish_debug_image=true",
             "--set",

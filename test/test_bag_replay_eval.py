@@ -93,6 +93,10 @@ def test_replay_eval_through_the_cabin_graph(tmp_path, labelled_bag, monkeypatch
     monkeypatch.setenv("ROS_DOMAIN_ID", str(random.randint(60, 90)))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))
+    marker_params = tmp_path / "marker.yaml"
+    marker_params.write_text(
+        "/**/emotionaldan:\n  ros__parameters:\n    backend: python:h5_marker_stub:make\n"
+    )
     out = tmp_path / "report"
     rc = main(
         [
@@ -105,8 +109,8 @@ def test_replay_eval_through_the_cabin_graph(tmp_path, labelled_bag, monkeypatch
             # half speed (2.5 fps): a loaded 2-core CI machine still answers (nearly) every frame
             "--rate",
             "0.5",
-            "--set",
-            "emotionaldan.backend=python:h5_marker_stub:make",
+            "--config",  # python: backends come from a params file only
+            str(marker_params),
             "--set",
             "face_detector.detector=haar",
             "--set",
@@ -165,14 +169,18 @@ def test_replay_eval_through_the_cabin_graph(tmp_path, labelled_bag, monkeypatch
 def test_replay_eval_reports_a_graph_that_dies(tmp_path, labelled_bag, monkeypatch, capsys):
     monkeypatch.setenv("ROS_DOMAIN_ID", str(random.randint(60, 90)))
     monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))
+    missing_params = tmp_path / "missing.yaml"
+    missing_params.write_text(
+        "/**/emotionaldan:\n  ros__parameters:\n    backend: python:no_such_module_h5:make\n"
+    )
     rc = main(
         [
             "replay-eval",
             str(labelled_bag),
             "-o",
             str(tmp_path / "r"),
-            "--set",
-            "emotionaldan.backend=python:no_such_module_h5:make",
+            "--config",
+            str(missing_params),
             "--startup-timeout",
             "30",
         ]

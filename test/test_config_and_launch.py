@@ -65,6 +65,12 @@ def test_overrides_and_errors(tmp_path):
         merged_params(default_config(), ["camera.loop=1"])
     with pytest.raises(ValueError, match="camera has no parameter 'fsp'"):
         merged_params(default_config(), ["camera.fsp=30"])
+    # python:MODULE:FACTORY runs code at start-up: a params file may name it, an override not.
+    with pytest.raises(ValueError, match=r"runs Python code.*params file"):
+        merged_params(default_config(), ["emotionaldan.backend=python:os:getcwd"])
+    plugin = tmp_path / "plugin.yaml"
+    plugin.write_text("/**/emotionaldan:\n  ros__parameters:\n    backend: python:stubs:stub\n")
+    assert section(merged_params(plugin, []), "emotionaldan")["backend"] == "python:stubs:stub"
     data = merged_params(default_config(), [], use_sim_time=True)
     assert data["/**"]["ros__parameters"]["use_sim_time"] is True
     with pytest.raises(ValueError, match=r"NODE\.PARAM=VALUE"):
@@ -284,6 +290,12 @@ def test_launch_arguments_override_params_and_drop_camera(monkeypatch):
     assert emo.kwargs["parameters"][-1] == {"backend": "checkpoint:/m.pt"}
     assert all(n.kwargs["namespace"] == "/cabin/rear" for n in nodes)
     assert all({"use_sim_time": True} in n.kwargs["parameters"] for n in nodes)
+
+
+def test_launch_backend_argument_refuses_python_code(monkeypatch):
+    # python:MODULE:FACTORY runs code: the params file is the only way in (README, Security).
+    with pytest.raises(ValueError, match=r"runs Python code.*params file"):
+        _run_launch_file(monkeypatch, {"backend": " python:os:getcwd"})
 
 
 def test_launch_hri_argument_adds_the_ros4hri_bridge(monkeypatch):

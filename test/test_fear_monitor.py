@@ -73,6 +73,19 @@ def test_out_of_order_frame_ignored():
     assert m.update(0.5, {1: 0.9}) == []
 
 
+def test_stamps_jumping_back_restart_the_stream_instead_of_freezing_it():
+    # A looping bag or a restarted clock: stamps go back by more than leave_timeout_s.
+    m = FearMonitor(FearParams(smoothing_tau_s=0, enter_min_duration_s=0.0))
+    m.update(100.0, {1: 0.9, 2: 0.1})
+    states = m.update(3.0, {1: 0.2})
+    cleared = [s for s in states if not s.present]
+    assert sorted(s.face_id for s in cleared) == [1, 2] and m.restarts == 1
+    (one,) = [s for s in states if s.present]
+    assert one.face_id == 1 and one.fear_level == pytest.approx(0.2)  # updated, not frozen
+    assert not [s for s in m.update(2.5, {1: 0.3}) if not s.present]  # small jitter: ignored
+    assert m.restarts == 1
+
+
 def test_several_passengers_independent():
     m = FearMonitor(FearParams(smoothing_tau_s=0, enter_min_duration_s=0))
     states = {s.face_id: s for s in m.update(0.0, {1: 0.9, 2: 0.1})}

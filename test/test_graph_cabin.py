@@ -45,14 +45,21 @@ def test_demo_footage_through_the_real_models(tmp_path):
     assert len(list(out.glob("frame_*.jpg"))) >= 20
 
 
+def stub_params(folder):
+    """A params file naming the stub recogniser (python: backends come from params files only)."""
+    path = folder / "stub.yaml"
+    path.write_text("/**/emotionaldan:\n  ros__parameters:\n    backend: python:stubs:stub\n")
+    return path
+
+
 def test_ctrl_c_stops_cleanly_with_summary(tmp_path):
     proc = cabin(
+        "--config",
+        str(stub_params(tmp_path)),
         "--source",
         "demo",
         "--set",
         "camera.loop=true",
-        "--backend",
-        "python:stubs:stub",
         "--detector",
         "haar",
         cwd=str(tmp_path),
@@ -78,6 +85,18 @@ def test_missing_checkpoint_is_one_clear_error(tmp_path):
     assert proc.returncode == 1, log
     assert str(missing) in log and "cannot start the graph" in log
     assert "Traceback" not in log
+
+
+def test_python_backend_from_the_command_line_is_refused(tmp_path):
+    # python:MODULE:FACTORY imports and runs code: only a params file may name it.
+    for args in (
+        ("--backend", "python:stubs:stub"),
+        ("--set", "emotionaldan.backend=python:os:getcwd"),
+    ):
+        proc = cabin("--no-camera", *args, cwd=str(tmp_path))
+        log, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 2, log
+        assert "runs Python code" in log and "params file" in log and "Traceback" not in log
 
 
 def test_bad_override_rejected():

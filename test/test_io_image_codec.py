@@ -11,6 +11,7 @@ import pytest
 from emotionaldan_ros.core.image_codec import (
     ImageDecodeError,
     compressed_format,
+    compressed_image_size,
     decode_compressed,
     encode_compressed,
     encoding_info,
@@ -263,9 +264,47 @@ def test_to_bgr8_yuv422_byte_orders(colour):
         assert np.abs(wrong.astype(int) - np.array(colour)).max() > 20
 
 
+def test_every_listed_encoding_but_two_channel_converts_to_bgr8():
+    # Listed as supported means usable by the nodes: each one decodes to BGR uint8.
+    for encoding in supported_encodings():
+        image = random_image(encoding, 4, 6)
+        if encoding.endswith("C2"):
+            with pytest.raises(ImageDecodeError, match="two-channel"):
+                to_bgr8(encoding, image)
+            assert encoding not in to_bgr8_encodings()
+            continue
+        out = to_bgr8(encoding, image)
+        assert out.shape == (4, 6, 3) and out.dtype == np.uint8, encoding
+        assert encoding in to_bgr8_encodings()
+
+
+@pytest.mark.parametrize("encoding", ["32FC1", "64FC1", "8SC1", "16SC1", "32SC1"])
+def test_to_bgr8_stretches_signed_and_float_per_frame(encoding):
+    dtype = encoding_info(encoding).dtype
+    lo, hi = (-2.5, 7.5) if dtype.kind == "f" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    values = np.array([[lo, hi], [(lo + hi) / 2, lo]]).astype(dtype)
+    out = to_bgr8(encoding, values)
+    assert out[..., 0].tolist() == [[0, 255], [128, 0]] and (out[..., 1] == out[..., 0]).all()
+    assert to_bgr8(encoding, np.full((2, 2), lo, dtype)).max() == 0  # constant frame: black
+
+
+def test_to_bgr8_float_nan_and_inf_become_black_and_do_not_set_the_range():
+    depth = np.array([[0.5, np.nan], [np.inf, 1.5]], np.float32)
+    out = to_bgr8("32FC1", depth)[..., 0]
+    assert out.tolist() == [[0, 0], [0, 255]]
+    assert to_bgr8("32FC1", np.full((2, 2), np.nan, np.float32)).max() == 0
+
+
+def test_to_bgr8_float_colour_keeps_channel_balance():
+    bgr = np.array([[[0.0, 0.5, 1.0]]], np.float32)
+    assert to_bgr8("32FC3", bgr)[0, 0].tolist() == [0, 128, 255]
+    bgra = np.array([[[1.0, 0.0, 0.0, 9.0]]], np.float64)  # alpha is not part of the range
+    assert to_bgr8("64FC4", bgra)[0, 0].tolist() == [255, 0, 0]
+
+
 def test_to_bgr8_rejects():
-    with pytest.raises(ImageDecodeError, match="cannot convert 32FC1 to bgr8"):
-        to_bgr8("32FC1", np.zeros((2, 2), np.float32))
+    with pytest.raises(ImageDecodeError, match="cannot convert 32FC2 to bgr8"):
+        to_bgr8("32FC2", np.zeros((2, 2, 2), np.float32))
     with pytest.raises(ImageDecodeError, match="does not match encoding bgr8"):
         to_bgr8("bgr8", np.zeros((2, 2), np.uint8))
     with pytest.raises(ImageDecodeError, match="does not match encoding mono8"):
@@ -355,3 +394,32 @@ def test_bad_compressed_data_is_rejected(fmt, data, message):
 def test_encode_rejects_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         encode_compressed(**kwargs)
+
+
+@pytest.mark.parametrize("shape", [(48, 64, 3), (1, 833, 3), (700, 3, 3)])
+@pytest.mark.parametrize("kind", ["jpeg", "jpeg_progressive", "png"])
+def test_compressed_image_size_reads_the_header_without_decoding(shape, kind):
+    import cv2
+
+    image = np.zeros(shape, np.uint8)
+    flags = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if kind == "jpeg_progressive" else []
+    data = cv2.imencode(".png" if kind == "png" else ".jpg", image, flags)[1].tobytes()
+    fmt = "png" if kind == "png" else "bgr8; jpeg compressed bgr8"
+    assert compressed_image_size(fmt, data) == (shape[1], shape[0])
+    assert compressed_image_size(fmt, array.array("B", data)) == (shape[1], shape[0])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data"),
+    [
+        ("jpeg", b""),
+        ("jpeg", b"\xff\xd8\xff"),
+        ("jpeg", b"\xff\xd8\xff\xda\x00\x02"),  # scan before any frame header
+        ("jpeg", b"\xff\xd8\x00\x00\x00\x00"),
+        ("png", b"\x89PNG\r\n\x1a\n"),
+        ("png", b"not a png at all, but long enough"),
+        ("webp", b"RIFF...."),
+    ],
+)
+def test_compressed_image_size_unknown_is_none(fmt, data):
+    assert compressed_image_size(fmt, data) is None

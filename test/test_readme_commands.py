@@ -82,6 +82,9 @@ def workdir(tmp_path_factory):
     for entry in ROOT.iterdir():
         if entry.name not in (".git", ".venv", "out"):
             (work / entry.name).symlink_to(entry)
+    (work / "stub.yaml").write_text(
+        "/**/emotionaldan:\n  ros__parameters:\n    backend: python:stubs:stub\n"
+    )
     demo = sorted((ROOT / "emotionaldan_ros" / "assets" / "demo").glob("*.jpg"))
     (work / "frames").mkdir()
     for path in demo[:6]:
@@ -120,7 +123,7 @@ def graph(workdir, env):
         if not procs:
             cmd = (
                 "emotionaldan-cabin --source demo --set camera.loop=true --detector haar "
-                "--backend python:stubs:stub --quiet"
+                "--config stub.yaml --quiet"  # python: backends come from params files only
             )
             procs.append(_popen(cmd, workdir, env))
             _wait_for_output(int(env["ROS_DOMAIN_ID"]), procs[0])

@@ -15,7 +15,7 @@ rclpy = pytest.importorskip("rclpy")
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def test_cabin_nodes_follow_clock_with_use_sim_time():
+def test_cabin_nodes_follow_clock_with_use_sim_time(tmp_path):
     from builtin_interfaces.msg import Time
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.context import Context
@@ -27,6 +27,8 @@ def test_cabin_nodes_follow_clock_with_use_sim_time():
     domain = random.randint(60, 90)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    params = tmp_path / "stub.yaml"
+    params.write_text("/**/emotionaldan:\n  ros__parameters:\n    backend: python:stubs:stub\n")
     graph = subprocess.Popen(
         [
             sys.executable,
@@ -36,8 +38,8 @@ def test_cabin_nodes_follow_clock_with_use_sim_time():
             "--use-sim-time",
             "--detector",
             "haar",
-            "--backend",
-            "python:stubs:stub",
+            "--config",  # python: backends come from a params file only
+            str(params),
             "--quiet",
         ],
         env=env,

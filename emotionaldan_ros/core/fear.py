@@ -90,6 +90,8 @@ class FearMonitor:
         self.params = params or FearParams()
         self._tracks: dict[int, _Track] = {}
         self.rejected = 0  # observations dropped (NaN / out of range probabilities)
+        self.restarts = 0  # times the stamps jumped back (a looping bag, a restarted clock)
+        self._latest = -math.inf
 
     @property
     def passengers(self) -> list[int]:
@@ -101,7 +103,8 @@ class FearMonitor:
 
         Args:
             stamp: frame time in seconds (message stamp); frames older than a track's last
-                observation are ignored for that track.
+                observation are ignored for that track, unless the stamps jumped back by more
+                than `leave_timeout_s` (the stream restarted: every passenger is cleared).
             fear_probs: face id -> P(fear) of that frame.
 
         Returns:
@@ -110,6 +113,18 @@ class FearMonitor:
         """
         p = self.params
         out: list[PassengerState] = []
+        if stamp < self._latest - p.leave_timeout_s:
+            # Time went back by more than a passenger may stay unseen: the stream restarted.
+            # Every track ends now, or the passengers would stay frozen until the new stamps
+            # caught up with the old ones.
+            self.restarts += 1
+            out += [
+                PassengerState(f, False, 0.0, False, 1.0, "stream restarted", stamp)
+                for f in sorted(self._tracks)
+            ]
+            self._tracks.clear()
+            self._latest = stamp
+        self._latest = max(self._latest, stamp)
         for face_id, prob in sorted(fear_probs.items()):
             if not (math.isfinite(prob) and 0.0 <= prob <= 1.0):
                 self.rejected += 1

@@ -14,6 +14,10 @@ Supported encodings (ROS `sensor_msgs/image_encodings` names):
 - packed YUV 4:2:2: yuv422 / uyvy (byte order U Y0 V Y1), yuv422_yuy2 / yuyv (Y0 U Y1 V);
 - generic OpenCV types: {8U, 8S, 16U, 16S, 32S, 32F, 64F} x C{1, 2, 3, 4}, e.g. 8UC3, 16UC1.
 
+`to_bgr8` turns every one of them into BGR uint8 except the two-channel generic types (xxC2,
+which have no colour meaning): signed and floating-point images are stretched per frame for the
+vision code (see `to_bgr8`).
+
 Bad messages raise `ImageDecodeError` (a `ValueError`) naming the field at fault.
 """
 
@@ -31,6 +35,7 @@ __all__ = [
     "ImageDecodeError",
     "ImageFields",
     "compressed_format",
+    "compressed_image_size",
     "decode_compressed",
     "encode_compressed",
     "encoding_info",
@@ -117,23 +122,24 @@ _CV_DEPTHS = {
     "64F": "f8",
 }
 _CV_TYPE = re.compile(r"^(8U|8S|16U|16S|32S|32F|64F)C([1-4])$")
-# Colour order of each encoding as seen by to_bgr8 (generic 8UC3/8UC4 are taken as BGR/BGRA,
-# as cv_bridge does).
+# Colour order of each encoding as seen by to_bgr8: generic xxC3 / xxC4 types are taken as
+# BGR / BGRA (as cv_bridge does for 8UC3 / 8UC4), xxC1 as gray; xxC2 has no colour meaning.
+_GENERIC_TO_BGR = {1: cv2.COLOR_GRAY2BGR, 3: None, 4: cv2.COLOR_BGRA2BGR}
 _TO_BGR = {
     "bgr8": None,
-    "8UC3": None,
     "rgb8": cv2.COLOR_RGB2BGR,
     "bgra8": cv2.COLOR_BGRA2BGR,
-    "8UC4": cv2.COLOR_BGRA2BGR,
     "rgba8": cv2.COLOR_RGBA2BGR,
     "mono8": cv2.COLOR_GRAY2BGR,
-    "8UC1": cv2.COLOR_GRAY2BGR,
     "mono16": cv2.COLOR_GRAY2BGR,
-    "16UC1": cv2.COLOR_GRAY2BGR,
     "bgr16": None,
     "rgb16": cv2.COLOR_RGB2BGR,
     "bgra16": cv2.COLOR_BGRA2BGR,
     "rgba16": cv2.COLOR_RGBA2BGR,
+} | {
+    f"{depth}C{channels}": code
+    for depth in _CV_DEPTHS
+    for channels, code in _GENERIC_TO_BGR.items()
 }
 
 
@@ -295,13 +301,17 @@ def to_bgr8(
 ) -> np.ndarray:
     """Convert an image from `image_to_numpy` into (H, W, 3) BGR uint8 for the vision code.
 
-    bgr8 / 8UC3 input is returned as is (no copy; it may be read-only). 16-bit input is scaled to
-    8 bits: `"full"` maps 0..65535 onto 0..255 (stable across frames), `"minmax"` stretches each
-    frame's own range (for IR / depth-like cameras that use only a few bits). Alpha is dropped.
+    bgr8 / 8UC3 input is returned as is (no copy; it may be read-only). 16-bit unsigned input is
+    scaled to 8 bits: `"full"` maps 0..65535 onto 0..255 (stable across frames), `"minmax"`
+    stretches each frame's own range (for IR / depth-like cameras that use only a few bits).
+    Signed (8S, 16S, 32S) and floating-point (32F, 64F) input has no fixed range: each frame's
+    finite values are stretched onto 0..255 (all channels together, so colours keep their
+    balance; alpha is left out), NaN and infinite pixels become 0, a constant frame becomes
+    black. Alpha is dropped.
 
     Raises:
-        ImageDecodeError: an encoding with no colour meaning (e.g. 32FC1), or an array whose shape
-            does not match the encoding.
+        ImageDecodeError: a two-channel generic type (e.g. 16SC2, no colour meaning), or an array
+            whose shape does not match the encoding.
     """
     info = encoding_info(encoding)
     expected = 2 if info.channels == 1 else 3
@@ -311,13 +321,18 @@ def to_bgr8(
         if array.shape[1] % 2:
             raise ImageDecodeError(f"{encoding} width must be even, got {array.shape[1]}")
         return cv2.cvtColor(np.ascontiguousarray(array), _YUV_ENCODINGS[encoding])
-    if encoding not in _TO_BGR:
+    if encoding not in _TO_BGR:  # only the xxC2 generic types are left
         raise ImageDecodeError(
-            f"cannot convert {encoding} to bgr8; convertible: {', '.join(to_bgr8_encodings())}"
+            f"cannot convert {encoding} to bgr8: two-channel images have no colour meaning; "
+            f"convertible: {', '.join(to_bgr8_encodings())}"
         )
     if array.dtype == np.uint16:
         array = _scale16(array, scale16)
     code = _TO_BGR[encoding]
+    if array.dtype not in (np.uint8, np.uint16):  # signed or floating point: 4 channels = BGRA
+        if code == cv2.COLOR_BGRA2BGR:
+            array, code = array[..., :3], None  # alpha does not take part in the stretch
+        array = _stretch(array)
     if code is None:
         return array
     return cv2.cvtColor(np.ascontiguousarray(array), code)
@@ -337,6 +352,19 @@ def _scale16(array: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(f"scale16 must be 'full' or 'minmax', got {mode!r}")
 
 
+def _stretch(array: np.ndarray) -> np.ndarray:
+    """Finite values of a signed / float image onto 0..255 (min → 0, max → 255); others → 0."""
+    values = array.astype(np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(array.shape, np.uint8)
+    lo, hi = values[finite].min(), values[finite].max()
+    if hi == lo:
+        return np.zeros(array.shape, np.uint8)
+    scaled = np.where(finite, (values - lo) * (255.0 / (hi - lo)), 0.0)
+    return np.rint(scaled).astype(np.uint8)
+
+
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -351,6 +379,53 @@ def _compressed_kind(fmt: str) -> str:
     if "jpeg" in text or "jpg" in text:
         return "jpeg"
     raise ImageDecodeError(f"unsupported compressed format {fmt!r}; supported: jpeg, png")
+
+
+# JPEG start-of-frame markers (baseline, progressive, lossless, ...); C4 / C8 / CC are not frames.
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def compressed_image_size(
+    fmt: str, data: bytes | bytearray | memoryview | np.ndarray
+) -> tuple[int, int] | None:
+    """(width, height) a jpeg / png will decode to, read from its header without decoding.
+
+    Lets a node refuse an oversized frame before OpenCV allocates it. None when the header cannot
+    be read (unknown format, truncated or corrupt data: `decode_compressed` then says why).
+    """
+    try:
+        kind = _compressed_kind(fmt)
+    except ImageDecodeError:
+        return None
+    buf = _as_byte_array(data)
+    if kind == "png":
+        if buf.size < 24 or buf[:8].tobytes() != _PNG_MAGIC or buf[12:16].tobytes() != b"IHDR":
+            return None
+        return int.from_bytes(buf[16:20], "big"), int.from_bytes(buf[20:24], "big")
+    if buf.size < 4 or buf[:3].tobytes() != _JPEG_MAGIC:
+        return None
+    i = 2
+    while i + 4 <= buf.size:
+        if buf[i] != 0xFF:
+            return None
+        marker = int(buf[i + 1])
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length field
+            i += 2
+            continue
+        length = int.from_bytes(buf[i + 2 : i + 4], "big")
+        if marker in _JPEG_SOF:
+            if i + 9 > buf.size:
+                return None
+            height = int.from_bytes(buf[i + 5 : i + 7], "big")
+            width = int.from_bytes(buf[i + 7 : i + 9], "big")
+            return width, height
+        if marker == 0xDA or length < 2:  # scan data before any frame header: not a JPEG
+            return None
+        i += 2 + length
+    return None
 
 
 def decode_compressed(fmt: str, data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:

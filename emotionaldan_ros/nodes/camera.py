@@ -11,7 +11,11 @@ from std_msgs.msg import Header
 from emotionaldan_ros.core.camera_info import Calibration, load_calibration, uncalibrated
 from emotionaldan_ros.core.image_codec import numpy_to_image
 from emotionaldan_ros.core.sources import FrameSource, SourceError, open_source
-from emotionaldan_ros.nodes.calibration import camera_info_msg, publish_static_transform
+from emotionaldan_ros.nodes.calibration import (
+    camera_info_msg,
+    link_to_optical_transform,
+    publish_static_transform,
+)
 from emotionaldan_ros.nodes.common import (
     FRAME_PUB_QOS,
     Diagnostics,
@@ -74,7 +78,6 @@ PARAMS = (
         "jpeg",
         "Format of camera/image_raw/compressed",
         choices=("jpeg", "png"),
-        read_only=True,
     ),
     ParamSpec("jpeg_quality", 90, "JPEG quality of camera/image_raw/compressed", range=(1, 100)),
     ParamSpec(
@@ -89,9 +92,13 @@ PARAMS = (
         "Published encoding: bgr8, or mono8 (gray, as an infrared cabin camera gives; to try "
         "the graph on IR-like input)",
         choices=("bgr8", "mono8"),
-        read_only=True,
     ),
 )
+
+
+def _size(p: dict) -> tuple[int, int] | None:
+    """(width, height) to resize to, or None (native) unless both are set."""
+    return (p["width"], p["height"]) if p["width"] and p["height"] else None
 
 
 def open_with_fallback(spec: str, loop: bool, size: tuple[int, int] | None) -> FrameSource:
@@ -122,8 +129,8 @@ class CameraNode(Node):
         super().__init__("camera", **kwargs)
         self.stats = Stats()
         self.diagnostics = Diagnostics(self, self.stats)
-        p = declare_params(self, PARAMS)
-        size = (p["width"], p["height"]) if p["width"] and p["height"] else None
+        self.params = p = declare_params(self, PARAMS)
+        size = _size(p)
         # A missing device or unreadable file ends start-up with a clear message.
         self.source = open_with_fallback(p["source"], p["loop"], size)
         self.frame_id = p["frame_id"]
@@ -134,7 +141,6 @@ class CameraNode(Node):
             if p["publish_tf"]
             else None
         )
-        self.encoding = p["encoding"]
         self.finished = False
         self.published = 0
         self.image_pub = self.create_publisher(Image, "camera/image_raw", FRAME_PUB_QOS)
@@ -144,9 +150,29 @@ class CameraNode(Node):
             if p["publish_compressed"]
             else None
         )
-        fps = p["fps"] or self.source.fps or DEFAULT_FPS
+        fps = self._fps()
         self.timer = self.create_timer(1.0 / fps, self.timer_callback)
+        self.params.on_change(self._params_changed)
         self.get_logger().info(f"publishing {self.source.name} at {fps:.1f} fps")
+
+    def _fps(self) -> float:
+        return self.params["fps"] or self.source.fps or DEFAULT_FPS
+
+    def _params_changed(self, names: set[str]) -> None:
+        """Apply run-time changes (validated already): rate, frame size, frame id."""
+        if "fps" in names and not self.finished:  # a new period: a new timer
+            self.timer.cancel()
+            self.destroy_timer(self.timer)
+            self.timer = self.create_timer(1.0 / self._fps(), self.timer_callback)
+        if names & {"width", "height"}:
+            self.source.size = _size(self.params)  # frames are resized from the next one on
+        if "frame_id" in names:
+            self.frame_id = self.params["frame_id"]
+            if self.tf_pub is not None:  # re-latch the transform to the new optical frame
+                transform = link_to_optical_transform(
+                    self, self.params["parent_frame_id"], self.frame_id
+                )
+                self.tf_pub.publish(self.tf_pub.msg_type(transforms=[transform]))
 
     def timer_callback(self) -> None:
         """Publish the next frame, or stop cleanly at the end of the stream."""
@@ -160,7 +186,7 @@ class CameraNode(Node):
             self.get_logger().error(f"camera read failed: {exc}")
             self.end_of_stream()
             return
-        if self.encoding == "mono8":
+        if self.params["encoding"] == "mono8":
             image = mono8_message(frame, self._header())
         else:
             image = bgr_to_image_msg(frame, self._header())

@@ -28,6 +28,7 @@ from std_msgs.msg import Header
 
 from emotionaldan_ros.core.image_codec import (
     compressed_format,
+    compressed_image_size,
     decode_compressed,
     encode_compressed,
     image_to_numpy,
@@ -70,15 +71,62 @@ MIN_INPUT_RATE_PARAM = ParamSpec(
 
 
 # ---------------------------------------------------------------------------------- parameters
+class LiveParams(dict):
+    """A node's parameter values, kept current after every accepted change.
+
+    The node reads `params[name]` where it uses a value, so a change takes effect there; the
+    names changed since the last `take_changes()` tell a worker what to rebuild (a detector
+    built with the old `min_face_size`, ...). Updated from the parameter callback, read by the
+    worker thread: the change set is guarded by a lock, single values are replaced atomically.
+    """
+
+    def __init__(self, values: dict[str, ParamValue]) -> None:
+        super().__init__(values)
+        self._changed: set[str] = set()
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[set[str]], None]] = []
+
+    def on_change(self, listener: Callable[[set[str]], None]) -> None:
+        """Call `listener(names)` after each accepted change, once the values are updated."""
+        self._listeners.append(listener)
+
+    def changed(self, values: dict[str, ParamValue]) -> None:
+        """Record accepted new values (then tell the listeners)."""
+        with self._lock:
+            self.update(values)
+            self._changed |= set(values)
+        if values:
+            for listener in self._listeners:
+                listener(set(values))
+
+    def take_changes(self) -> set[str]:
+        """Names changed since the last call (cleared)."""
+        with self._lock:
+            changed, self._changed = self._changed, set()
+        return changed
+
+
+def _reconfigure_refusal(node: Node, name: str) -> str:
+    fqn = node.get_fully_qualified_name()
+    return (
+        f"{name} is read when the node is configured (it rebuilds the model or its inputs): "
+        f"change it while the node is unconfigured: ros2 lifecycle set {fqn} deactivate, "
+        f"ros2 lifecycle set {fqn} cleanup, then set it, configure and activate"
+    )
+
+
 def declare_params(
     node: Node,
     specs: Sequence[ParamSpec],
     cross_check: Callable[[dict[str, ParamValue]], str | None] | None = None,
-) -> dict[str, ParamValue]:
-    """Declare described, validated parameters; return their values.
+    unconfigured: Callable[[], bool] | None = None,
+) -> LiveParams:
+    """Declare described, validated parameters; return their values, kept current.
 
     Every later change is checked with the same rules (and `cross_check` on the would-be set of
-    values, for rules between parameters) and refused with the reason.
+    values, for rules between parameters) and refused with the reason. Read-only parameters are
+    refused always, `reconfigure` ones unless `unconfigured()` says the lifecycle node is
+    unconfigured (never, for a plain node). Accepted values land in the returned `LiveParams`.
 
     Raises:
         ValueError: a value given at start-up (params file / overrides) breaks its rule.
@@ -110,6 +158,17 @@ def declare_params(
     problem = cross_check(values) if cross_check else None
     if problem:
         raise ValueError(f"{node.get_name()}: bad parameters: {problem}")
+    live = LiveParams(values)
+
+    def accepted(params: list[Any]) -> dict[str, ParamValue]:
+        out = {}
+        for p in params:
+            if p.name in by_name:
+                value = p.value
+                if isinstance(by_name[p.name].default, float) and isinstance(value, int):
+                    value = float(value)
+                out[p.name] = value
+        return out
 
     def on_set(params: list[Any]) -> SetParametersResult:
         for p in params:
@@ -118,6 +177,10 @@ def declare_params(
                 continue
             if spec.read_only:
                 return SetParametersResult(successful=False, reason=f"{p.name} is read-only")
+            if spec.reconfigure and not (unconfigured is not None and unconfigured()):
+                return SetParametersResult(
+                    successful=False, reason=_reconfigure_refusal(node, p.name)
+                )
             problem = spec.validate(p.value)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
@@ -127,10 +190,15 @@ def declare_params(
             problem = cross_check(candidate)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
+        if not post_set:  # rclpy without post-set callbacks (Humble): record it now
+            live.changed(accepted(params))
         return SetParametersResult(successful=True)
 
+    post_set = hasattr(node, "add_post_set_parameters_callback")
     node.add_on_set_parameters_callback(on_set)
-    return values
+    if post_set:
+        node.add_post_set_parameters_callback(lambda params: live.changed(accepted(params)))
+    return live
 
 
 def set_torch_threads(n: int) -> None:
@@ -370,6 +438,16 @@ def image_msg_to_bgr(msg: Image | CompressedImage) -> np.ndarray:
         msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
     )
     return to_bgr8(msg.encoding, array)
+
+
+def image_msg_size(msg: Image | CompressedImage) -> tuple[int, int] | None:
+    """(width, height) an image message holds, read before decoding it.
+
+    None for a compressed image whose header cannot be read (decoding then reports why).
+    """
+    if isinstance(msg, CompressedImage):
+        return compressed_image_size(msg.format, msg.data)
+    return int(msg.width), int(msg.height)
 
 
 def bgr_to_image_msg(bgr: np.ndarray, header: Header) -> Image:

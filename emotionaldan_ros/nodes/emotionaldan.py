@@ -26,6 +26,7 @@ from emotionaldan_msgs.msg import (
 )
 from emotionaldan_ros.core.backends import DEFAULT_BACKEND, create_recognizer
 from emotionaldan_ros.core.detection.tracker import LandmarkTracker, TrackSet
+from emotionaldan_ros.core.devices import device_problem
 from emotionaldan_ros.core.labels import VALENCES
 from emotionaldan_ros.core.overlay import draw_faces
 from emotionaldan_ros.core.pairing import StampPairer
@@ -45,6 +46,7 @@ from emotionaldan_ros.nodes.messages import (
     roi_boxes,
     rois_to_boxes,
     select_faces,
+    select_usable_faces,
 )
 from emotionaldan_ros.nodes.model_node import MODEL_NODE_PARAMS, ModelNode
 from emotionaldan_ros.nodes.runtime import run_lifecycle
@@ -57,22 +59,35 @@ PARAMS = (
         "Recogniser: 'faceapi', 'emotionaldan' (the shipped EmotionalDAN, MODELS.md), "
         "'checkpoint:PATH' (an EmotionalDAN checkpoint) or 'python:MODULE:FACTORY'",
         check=lambda v: None if str(v).strip() else "backend must not be empty",
-        read_only=True,
+        read_only=True,  # never at run time: python: specs run code (README, Security)
     ),
-    ParamSpec("device", "cpu", "Torch device for the model ('cpu', 'cuda', 'cuda:1')"),
+    ParamSpec(
+        "device",
+        "cpu",
+        "Torch device for the model: 'cpu', 'cuda' or 'cuda:N' (N below the CUDA device count)",
+        check=device_problem,
+        reconfigure=True,
+    ),
     ParamSpec(
         "surprise_valence",
         "positive",
         "3-class valence of 'surprise'",
         choices=VALENCES,
-        read_only=True,
+        reconfigure=True,
+    ),
+    ParamSpec(
+        "max_faces_per_frame",
+        16,
+        "Faces recognised per frame at most (the highest detection scores); more are dropped "
+        "(dropped_too_many_faces): bounds the work of one frame",
+        range=(1, 256),
     ),
     ParamSpec(
         "track_faces",
         True,
         "Process every image at once on faces tracked by their landmarks between detections; "
         "false: wait for each image's faces (the detector must then run on every frame)",
-        read_only=True,
+        reconfigure=True,
     ),
     ParamSpec(
         "track_max_missed",
@@ -101,6 +116,8 @@ class EmotionalDanNode(ModelNode):
     def __init__(self, **kwargs: object) -> None:
         super().__init__("emotionaldan", PARAMS, **kwargs)
         self.recognizer = None
+        self.pairer: StampPairer[Image, Faces] = StampPairer(self.params["pair_cache_size"])
+        self.params.on_change(self._on_cache_size)
 
     def load(self) -> None:
         """Load the model (a missing / corrupt checkpoint fails here, naming the file)."""
@@ -118,7 +135,7 @@ class EmotionalDanNode(ModelNode):
             self.recognizer.predict(blank, np.array([[200.0, 120.0, 320.0, 260.0]] * 2))
         except Exception as exc:
             raise RuntimeError(f"cannot load recogniser {p['backend']!r}: {exc}") from exc
-        self.pairer: StampPairer[Image, Faces] = StampPairer(p["pair_cache_size"])
+        self.pairer = StampPairer(p["pair_cache_size"])
         self.scheduler = FrameScheduler(
             LandmarkTracker(iou_threshold=p["track_iou"], max_missed=p["track_max_missed"])
         )
@@ -139,6 +156,57 @@ class EmotionalDanNode(ModelNode):
             ),
             self.create_subscription(Faces, "faces", self.faces_callback, RESULT_QOS),
         ]
+
+    def _on_cache_size(self, names: set[str]) -> None:
+        # The pair cache lives in the callbacks (executor thread): resized here, at once.
+        if "pair_cache_size" in names:
+            self.pairer.capacity = int(self.params["pair_cache_size"])
+
+    def apply_params(self, names: set[str]) -> None:
+        """Run-time changes the worker applies: the landmark tracker's rules."""
+        tracker = self.scheduler.tracker
+        tracker.iou_threshold = float(self.params["track_iou"])
+        tracker.max_missed = int(self.params["track_max_missed"])
+
+    def _select(self, msg: Faces, usable_roi: np.ndarray) -> np.ndarray:
+        """Keep mask of the faces to recognise; bad scores, bad boxes and the excess counted."""
+        sel = select_usable_faces(
+            np.array([f.score for f in msg.faces], np.float64),
+            usable_roi,
+            self.params["max_faces_per_frame"],
+        )
+        for key, n in (
+            ("dropped_bad_score", sel.bad_score),
+            ("dropped_bad_roi", sel.bad_roi),
+            ("dropped_too_many_faces", sel.too_many),
+        ):
+            if n:
+                self.stats.count(key, n)
+        if sel.bad_score or sel.bad_roi:
+            self.get_logger().warning(
+                "ignored faces with NaN / infinite / out-of-range scores or empty / "
+                "out-of-image boxes",
+                throttle_duration_sec=5.0,
+            )
+        if sel.too_many:
+            self.get_logger().warning(
+                f"more than max_faces_per_frame ({self.params['max_faces_per_frame']}) faces: "
+                "kept the highest scores",
+                throttle_duration_sec=5.0,
+            )
+        return sel.keep
+
+    def _cap_tracks(self, tracks: TrackSet) -> TrackSet:
+        """At most max_faces_per_frame tracks (best scores) for the recogniser; the rest counted.
+
+        Tracks of several detection rounds can add up beyond one round's cap.
+        """
+        cap = self.params["max_faces_per_frame"]
+        if len(tracks) <= cap:
+            return tracks
+        self.stats.count("dropped_too_many_faces", len(tracks) - cap)
+        best = np.sort(np.argsort(-tracks.scores, kind="stable")[:cap])
+        return TrackSet(tracks.ids[best], tracks.boxes[best], tracks.scores[best])
 
     def unload(self) -> None:
         """Free the model."""
@@ -161,9 +229,9 @@ class EmotionalDanNode(ModelNode):
             self._pair(self.pairer.add_b(stamp_ns(msg.header), msg))
             return
         boxes = roi_boxes([f.roi for f in msg.faces])
-        usable = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
-        if not usable.all():
-            self.stats.count("dropped_bad_roi", int((~usable).sum()))
+        usable = self._select(
+            msg, (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
+        )
         scores = np.array([f.score for f in msg.faces], np.float64)
         ids = np.array([f.id for f in msg.faces], np.int64)
         self.scheduler.add_detections(
@@ -189,18 +257,14 @@ class EmotionalDanNode(ModelNode):
                 self.scheduler.reset()
                 self.stats.count("stream_restarts")
             self._last_stamp = stamp
-            tracks = self.scheduler.plan()
+            tracks = self._cap_tracks(self.scheduler.plan())
             faces = faces_message(
                 image_msg.header, tracks.boxes, tracks.scores, tracks.ids, ""
             ).faces
             boxes = tracks.boxes
         else:
-            boxes, usable = rois_to_boxes(faces_msg, width, height)
-            if not usable.all():
-                self.stats.count("dropped_bad_roi", int((~usable).sum()))
-                self.get_logger().warning(
-                    "ignored faces with empty or out-of-image boxes", throttle_duration_sec=5.0
-                )
+            boxes, usable_roi = rois_to_boxes(faces_msg, width, height)
+            usable = self._select(faces_msg, usable_roi)
             faces = [f for f, ok in zip(faces_msg.faces, usable, strict=True) if ok]
             boxes = boxes[usable]
         try:

@@ -35,7 +35,7 @@ PARAMS = (
         DEFAULT_DETECTOR,
         "Face detector backend (see emotionaldan_ros.core.detection.list_detectors())",
         check=lambda v: None if v in list_detectors() else f"unknown detector {v!r}",
-        read_only=True,
+        reconfigure=True,
     ),
     ParamSpec(
         "input_size",
@@ -44,7 +44,7 @@ PARAMS = (
         "faceapi_ssd: 512; haar: longest image side; yunet: longest image side; blazeface*: "
         "fixed, 0 only); 0 = the detector's default",
         range=(0, 4096),
-        read_only=True,
+        reconfigure=True,
     ),
     ParamSpec(
         "detect_rate_hz",
@@ -59,14 +59,14 @@ PARAMS = (
         "Nice increment of the detection thread (Linux), so that on a busy CPU the per-frame "
         "recogniser goes first (faces are tracked between detections); 0 = normal priority",
         range=(0, 19),
-        read_only=True,
+        reconfigure=True,
     ),
     ParamSpec("min_face_size", 24, "Smallest face side in pixels", range=(8, 4096)),
     ParamSpec(
         "model_path",
         "",
         "Model file for detectors that ship none (yunet: its ONNX file); '' = none",
-        read_only=True,
+        reconfigure=True,
     ),
     ParamSpec("max_faces", 8, "Keep at most this many faces (highest scores)", range=(1, 64)),
     ParamSpec("score_threshold", 0.5, "Drop faces scoring below this", range=(0.0, 1.0)),
@@ -84,6 +84,10 @@ PARAMS = (
 )
 
 
+# Run-time parameters the detector is built with (apply_params rebuilds it).
+DETECTOR_PARAMS = {"min_face_size", "max_faces", "score_threshold"}
+
+
 class FaceDetectorNode(ModelNode):
     """Subscribes `camera/image_raw`, publishes `faces` with the image's header."""
 
@@ -95,13 +99,25 @@ class FaceDetectorNode(ModelNode):
 
     def load(self) -> None:
         """Build the detector (loads its weights), the tracker and the publisher."""
+        self.detector = self._create_detector()
+        p = self.params
+        self.tracker = IouTracker(
+            iou_threshold=p["track_iou"],
+            max_missed=p["track_max_missed"],
+            min_hits=p["track_min_hits"],
+        )
+        self.schedule = DetectionSchedule(self.get_parameter("detect_rate_hz").value)
+        self.faces_pub = self.create_lifecycle_publisher(Faces, "faces", RESULT_QOS)
+
+    def _create_detector(self) -> object:
+        """The detector the current parameters describe, warmed up."""
         p = self.params
         try:
             size = {"input_size": p["input_size"]} if p["input_size"] else {}
             if p["model_path"]:
                 size["model_path"] = p["model_path"]
             engine = {"engine": p["engine"], "threads": p["inference_threads"]}
-            self.detector = create_detector(
+            detector = create_detector(
                 p["detector"],
                 min_face_size=p["min_face_size"],
                 max_faces=p["max_faces"],
@@ -110,16 +126,25 @@ class FaceDetectorNode(ModelNode):
                 **_accepted(p["detector"], engine),
             )
             # First inferences allocate and tune (ONNX Runtime): pay for it before frames come.
-            self.detector.detect(np.zeros((480, 640, 3), np.uint8))
+            detector.detect(np.zeros((480, 640, 3), np.uint8))
         except Exception as exc:
             raise RuntimeError(f"cannot create detector {p['detector']!r}: {exc}") from exc
-        self.tracker = IouTracker(
-            iou_threshold=p["track_iou"],
-            max_missed=p["track_max_missed"],
-            min_hits=p["track_min_hits"],
-        )
-        self.schedule = DetectionSchedule(self.get_parameter("detect_rate_hz").value)
-        self.faces_pub = self.create_lifecycle_publisher(Faces, "faces", RESULT_QOS)
+        return detector
+
+    def apply_params(self, names: set[str]) -> None:
+        """Run-time changes: rebuild the detector for its thresholds, retune the tracker."""
+        if names & DETECTOR_PARAMS:
+            try:
+                self.detector = self._create_detector()  # the same weights, new thresholds
+            except RuntimeError as exc:  # keeps the previous detector; the change is logged
+                self.stats.count("errors")
+                self.get_logger().error(f"parameter change not applied: {exc}")
+            else:
+                self.get_logger().info(f"detector rebuilt for {sorted(names & DETECTOR_PARAMS)}")
+        p = self.params
+        self.tracker.iou_threshold = float(p["track_iou"])
+        self.tracker.max_missed = int(p["track_max_missed"])
+        self.tracker.min_hits = int(p["track_min_hits"])
 
     def subscribe(self) -> list:
         """Images in (each callback only hands a due image to the worker), detection requests."""

@@ -83,13 +83,16 @@ class FearMonitorNode(Node):
                 self.stats.count("dropped_bad_emotion")
                 continue
             probs[e.face_id] = float(e.probabilities[FEAR])
-        before = self.monitor.rejected
+        before, restarts = self.monitor.rejected, self.monitor.restarts
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         for state in self.monitor.update(stamp, probs):
             self.alert_pub.publish(alert_message(msg.header, state))
             self.stats.count("published")
             if not state.present:
                 self.get_logger().info(f"passenger {state.face_id} left view: alert cleared")
+        if self.monitor.restarts > restarts:
+            self.stats.count("stream_restarts")
+            self.get_logger().info("emotion stamps jumped back: stream restarted, alerts cleared")
         if self.monitor.rejected > before:
             self.stats.count("dropped_nan", self.monitor.rejected - before)
             self.get_logger().warning(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header
@@ -44,6 +46,47 @@ def faces_message(
             face.keypoints = [Point2D(x=float(x), y=float(y)) for x, y in keypoints[i]]
         msg.faces.append(face)
     return msg
+
+
+@dataclass(frozen=True)
+class FaceSelection:
+    """Which faces of a `Faces` message a node uses, and why the others are dropped.
+
+    Attributes:
+        keep: (N,) mask of the faces to use.
+        bad_score: faces with a NaN, infinite or out-of-[0, 1] score.
+        bad_roi: faces (with a good score) whose box is empty or outside the image.
+        too_many: usable faces over the cap (the lowest scores).
+    """
+
+    keep: np.ndarray
+    bad_score: int
+    bad_roi: int
+    too_many: int
+
+
+def select_usable_faces(
+    scores: np.ndarray, usable_roi: np.ndarray, max_faces: int
+) -> FaceSelection:
+    """Faces with a finite score in [0, 1] and a usable box, at most `max_faces` (best first).
+
+    Args:
+        scores: (N,) the faces' `score` fields.
+        usable_roi: (N,) mask of boxes that are not empty (and inside the image).
+        max_faces: the cap per frame.
+    """
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    good_score = np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0)
+    usable = good_score & np.asarray(usable_roi, bool).reshape(-1)
+    keep = usable.copy()
+    order = np.flatnonzero(usable)[np.argsort(-scores[usable], kind="stable")]
+    keep[order[max_faces:]] = False
+    return FaceSelection(
+        keep,
+        bad_score=int((~good_score).sum()),
+        bad_roi=int((good_score & ~usable).sum()),
+        too_many=int(max(0, len(order) - max_faces)),
+    )
 
 
 def roi_boxes(rois: list[RegionOfInterest]) -> np.ndarray:

@@ -54,6 +54,10 @@ class CabinMonitor(Node):
         if output is not None:
             self.create_subscription(Image, "camera/image_raw", self.image_callback, FRAME_SUB_QOS)
 
+    def restart_clock(self) -> None:
+        """Count fps and idle time from now (the graph has started; model loading excluded)."""
+        self.started = self.last_emotion_time = time.monotonic()
+
     def emotion_callback(self, msg: EmotionArray) -> None:
         """Count the frame, print the live line, and draw it when its image is here."""
         self.frames += 1

@@ -20,9 +20,11 @@ from rclpy.executors import (
     SingleThreadedExecutor,
 )
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from emotionaldan_ros.graph import DEFAULT_EXECUTOR, EXECUTORS
-from emotionaldan_ros.rosenv import apply_ros_defaults
+from emotionaldan_ros.rosenv import apply_ros_defaults, security_hint
+from emotionaldan_ros.stopping import StopRequest
 
 
 def make_executor(kind: str = DEFAULT_EXECUTOR, context: Context | None = None) -> Executor:
@@ -48,35 +50,42 @@ def run_single(
     args: list[str] | None = None,
     done: Callable[[Node], bool] | None = None,
 ) -> None:
-    """Create one node and spin it until Ctrl-C, shutdown, or `done(node)` is true.
+    """Create one node and spin it until Ctrl-C / SIGTERM, shutdown, or `done(node)` is true.
 
     A node that cannot start (bad parameter, missing model, missing camera) logs one clear line
-    and the process exits with status 1 instead of a traceback.
+    and the process exits with status 1 instead of a traceback. Ctrl-C and SIGTERM (what
+    `ros2 launch` sends at its end) stop the loop, then the node, cleanly (status 0).
     """
     apply_ros_defaults()
-    rclpy.init(args=args)
+    # The signals are ours (emotionaldan_ros.stopping): rclpy's handler would shut the context
+    # down under the spinning executor.
+    stop = StopRequest(keep_after_stop=True).install()
     node = None
     code = 0
     try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)  # keystore errors
         node = factory()
         executor = make_executor()
         executor.add_node(node)
-        while rclpy.ok() and not (done and done(node)):
+        while not stop.requested and rclpy.ok() and not (done and done(node)):
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # start-up errors: one readable line, not a traceback
         if node is not None:
             raise
-        print(f"[{getattr(factory, '__name__', 'node')}] cannot start: {exc}", file=sys.stderr)
+        name = getattr(factory, "__name__", "node")
+        print(f"[{name}] cannot start: {exc}{security_hint(exc)}", file=sys.stderr)
         code = 1
     finally:
+        stop.repeat_interrupts = False  # stopping is bounded: more Ctrl-C must not cut it short
         if node is not None:
             close = getattr(node, "close", None)
             if close:
                 close()
             node.destroy_node()
-        rclpy.try_shutdown()
+        rclpy.try_shutdown(uninstall_handlers=False)  # the signals are ours, not rclpy's
+        stop.restore()
     if code:
         sys.exit(code)
 

@@ -45,8 +45,15 @@ def letterbox(
     batch = crop_square_resize(
         image, region, size, centered=False, reverse_channels=reverse_channels
     )
+    return (batch, *_padding_corrections(h, w, size))
+
+
+def _padding_corrections(h: int, w: int, size: int) -> tuple[float, float]:
+    """Padded side / resized image side along x and y, in face-api's rounding."""
     scale = size / max(h, w)
-    return batch, size / float(js_round(w * scale)), size / float(js_round(h * scale))
+    # A side that rounds to 0 px (1x10000 at 416) still covers one input pixel: no division by 0.
+    resized_w, resized_h = max(1, js_round(w * scale)), max(1, js_round(h * scale))
+    return size / float(resized_w), size / float(resized_h)
 
 
 def letterbox_uint8(image: np.ndarray, size: int) -> tuple[np.ndarray, float, float]:
@@ -59,8 +66,7 @@ def letterbox_uint8(image: np.ndarray, size: int) -> tuple[np.ndarray, float, fl
         image = np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
     h, w = int(image.shape[0]), int(image.shape[1])
     batch = warp_regions(image, np.array([[0, 0, w, h]]), size, centered=False)
-    scale = size / max(h, w)
-    return batch, size / float(js_round(w * scale)), size / float(js_round(h * scale))
+    return (batch, *_padding_corrections(h, w, size))
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_out: int) -> list:
