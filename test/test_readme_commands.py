@@ -39,6 +39,9 @@ SKIPS = [
     (r"checkpoint[: ]runs/|--checkpoint runs/", "needs a trained checkpoint"),
     (r"ckplus_bag", "uses the CK+ bag of a skipped command"),
     (r"train_smoke\.yaml", "trains for minutes (test_train_cli.py runs the smoke training)"),
+    (r"^npm pack ", "downloads from the npm registry"),
+    (r"train_fe\.yaml", "needs the facial_expressions cache (emotionaldan-cache on /data/)"),
+    (r"checkpoint:emotionaldan_lite_fe", "runs the file exported by a skipped command"),
 ]
 # Commands that record the graph need one running (the camera-less machine plays the demo).
 NEEDS_GRAPH = re.compile(r"^emotionaldan-bag record")
