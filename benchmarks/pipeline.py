@@ -15,8 +15,8 @@ Configurations (`--configs`, side by side in one run):
               whose image callback runs Haar on the full frame, then one full-size model call
               per face (the paper-size EmotionalDAN, PyTorch, batch 1; untrained weights: speed
               only).
-    previous  the previous release's path: PyTorch nets, the detector on every frame, each image
-              paired with its faces, a 4-thread executor.
+    previous  the previous release's path: PyTorch nets, its faceapi_tiny detector on every
+              frame, each image paired with its faces, a 4-thread executor.
     fused     (not shipped; to size the gain) detector schedule, tracking and recogniser in one
               node and one worker thread, no faces messages.
 Variants: `default,executor=multi`, `default,threads=2` (ONNX Runtime intra-op threads),
@@ -117,7 +117,9 @@ class Config:
         det: dict = {"inference_threads": self.threads}
         emo: dict = {"inference_threads": self.threads}
         if self.name == "previous":
-            det |= {"engine": "torch", "detect_rate_hz": 0.0}
+            # its default detector and face size (blazeface runs on ONNX Runtime only)
+            det |= {"engine": "torch", "detect_rate_hz": 0.0, "detector": "faceapi_tiny"}
+            det |= {"min_face_size": 40}
             emo |= {"engine": "torch", "track_faces": False}
         if self.rate is not None:
             det["detect_rate_hz"] = self.rate
