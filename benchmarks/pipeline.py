@@ -21,7 +21,8 @@ Configurations (`--configs`, side by side in one run):
               node and one worker thread, no faces messages.
 Variants: `default,executor=multi`, `default,threads=2` (ONNX Runtime intra-op threads),
 `default,procs` (one process per model node), `default,rate=30` (detect_rate_hz),
-`default,nice=0` (the detection thread at normal priority).
+`default,nice=0` (the detection thread at normal priority), `default,queue=2` (the emotionaldan
+node's queue_depth).
 
     python benchmarks/pipeline.py                    # all cases, default/peer/previous
     python benchmarks/pipeline.py --quick            # smoke run: 3 s per case, fewer cases
@@ -83,6 +84,7 @@ class Config:
     procs: bool = False
     rate: float | None = None
     nice: int | None = None
+    queue: int | None = None
     label: str = ""
 
     @staticmethod
@@ -103,6 +105,8 @@ class Config:
                 kw["rate"] = float(value)
             elif key == "nice":
                 kw["nice"] = int(value)
+            elif key == "queue":
+                kw["queue"] = int(value)
             else:
                 raise SystemExit(f"unknown variant {mod!r} in {text!r}")
         return Config(name, **kw)
@@ -125,6 +129,8 @@ class Config:
             det["detect_rate_hz"] = self.rate
         if self.nice is not None:
             det["worker_nice"] = self.nice
+        if self.queue is not None:
+            emo["queue_depth"] = self.queue
         return {"face_detector": det, "emotionaldan": emo}
 
 

@@ -13,7 +13,7 @@ from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from emotionaldan_msgs.msg import EmotionArray, Face, Faces, LandmarksArray
-from emotionaldan_ros.nodes.common import FRAME_PUB_QOS, RESULT_QOS, bgr_to_image_msg
+from emotionaldan_ros.nodes.common import FRAME_PUB_QOS, RESULT_QOS, LatestSlot, bgr_to_image_msg
 from emotionaldan_ros.nodes.emotionaldan import EmotionalDanNode
 from emotionaldan_ros.nodes.runtime import activate
 
@@ -40,7 +40,13 @@ def faces(h: Header, *rois: tuple[int, int, int, int]) -> Faces:
 
 
 class Graph:
-    def __init__(self, ros: RosHarness, backend: str = "python:stubs:stub", track: bool = False):
+    def __init__(
+        self,
+        ros: RosHarness,
+        backend: str = "python:stubs:stub",
+        track: bool = False,
+        queue_depth: int = 1,
+    ):
         self.ros = ros
         self.node = ros.add(
             EmotionalDanNode(
@@ -49,6 +55,7 @@ class Graph:
                 parameter_overrides=[
                     Parameter("backend", value=backend),
                     Parameter("track_faces", value=track),
+                    Parameter("queue_depth", value=queue_depth),
                 ],
             )
         )
@@ -279,3 +286,28 @@ def test_stamps_going_back_restart_the_tracks():
         image.header = header(2)
         g.image_pub.publish(image)
         assert [e.label_name for e in g.wait(3)[-1].emotions] == ["happy"]
+
+
+def test_mailbox_keeps_the_newest_items_oldest_first():
+    slot: LatestSlot[int] = LatestSlot(capacity=2)
+    assert not slot.put(1) and not slot.put(2)
+    assert slot.put(3)  # full: the oldest (1) is dropped and counted
+    assert slot.overwritten == 1
+    assert [slot.take(0), slot.take(0), slot.take(0)] == [2, 3, None]
+    latest: LatestSlot[int] = LatestSlot()
+    latest.put(1)
+    assert latest.put(2) and latest.take(0) == 2
+    with pytest.raises(ValueError):
+        LatestSlot(capacity=0)
+
+
+def test_queue_depth_lets_one_frame_wait_behind_a_slow_one():
+    with RosHarness() as ros:
+        g = Graph(ros, backend="python:stubs:slow_stub", queue_depth=2)
+        for k in (1, 2, 3):  # 2 and 3 arrive while 1 is processed (0.3 s): both wait
+            h = header(k)
+            g.send(h, faces(h, (10, 10, 50, 50)))
+            ros.spin_until(lambda: False, timeout=0.05)
+        assert ros.spin_until(lambda: len(g.emotions) == 3, timeout=10)
+        assert [e.header.stamp.sec for e in g.emotions] == [1, 2, 3]
+        assert g.node.stats.counts.get("dropped_overrun", 0) == 0

@@ -211,33 +211,39 @@ def set_torch_threads(n: int) -> None:
 
 # ------------------------------------------------------------------------------------ mailbox
 class LatestSlot(Generic[T]):
-    """Single-item, thread-safe mailbox: the newest item wins, overwritten ones are counted.
+    """Bounded, thread-safe mailbox: the newest items win, the oldest untaken one is dropped.
 
-    Callbacks only `put`; a worker thread `take`s, so a slow model never backs up DDS queues.
+    Callbacks only `put`; a worker thread `take`s (oldest first), so a slow model never backs up
+    DDS queues. `capacity` 1 is "latest wins"; 2 lets one slow item (a frame that overlapped a
+    detection) pass without costing the next frame, while latency stays bounded to one item.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
         self._cond = threading.Condition()
-        self._item: T | None = None
+        self._items: deque[T] = deque()
+        self._capacity = capacity
         self._closed = False
         self.overwritten = 0
 
     def put(self, item: T) -> bool:
-        """Store `item`; return True if it replaced one that was never taken."""
+        """Store `item`; return True if the oldest untaken item was dropped to make room."""
         with self._cond:
-            replaced = self._item is not None
+            replaced = len(self._items) >= self._capacity
+            if replaced:
+                self._items.popleft()
             self.overwritten += replaced
-            self._item = item
+            self._items.append(item)
             self._cond.notify()
             return replaced
 
     def take(self, timeout: float | None = None) -> T | None:
-        """Wait for an item (None on timeout or after close)."""
+        """Wait for the oldest item (None on timeout or after close)."""
         with self._cond:
-            if self._item is None and not self._closed:
+            if not self._items and not self._closed:
                 self._cond.wait(timeout)
-            item, self._item = self._item, None
-            return item
+            return self._items.popleft() if self._items else None
 
     def close(self) -> None:
         """Wake the worker for shutdown."""

@@ -141,7 +141,8 @@ class ModelNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start the worker and the subscriptions."""
-        self._slot = LatestSlot()
+        # inputs that may wait for the worker (nodes with a `queue_depth` parameter; else 1)
+        self._slot = LatestSlot(int(self.params.get("queue_depth", 1)))
         nice = int(self.params.get("worker_nice", 0))
         self._worker = Worker(self, self._slot, self._process, self.stats, nice=nice)
         self._subs = self.subscribe()
