@@ -8,11 +8,14 @@ view" is exercised too). Sources, all obtainable offline from package registries
 - `skimage/data/astronaut.png` (public domain NASA photo), from the scikit-image wheel
   (`pip download scikit-image --no-deps`) or an installed scikit-image;
 - `package/demo/sample{3,5}.jpg` of the npm package @vladmandic/face-api 1.7.15 (MIT):
-  `npm pack @vladmandic/face-api@1.7.15`.
+  `npm pack @vladmandic/face-api@1.7.15`;
+- `examples/images/fearful.jpg` of face-api.js (MIT repository, the passenger who shows fear):
+  `git clone https://github.com/justadudewhohacks/face-api.js`.
 
 Usage:
     python scripts/make_demo_footage.py --faceapi /tmp/x/vladmandic-face-api-1.7.15.tgz \
-        --astronaut /tmp/x/scikit_image-0.26.0-...whl [--out emotionaldan_ros/assets/demo]
+        --astronaut /tmp/x/scikit_image-0.26.0-...whl \
+        --fearful face-api.js/examples/images/fearful.jpg [--out emotionaldan_ros/assets/demo]
 
 The output is deterministic for a given OpenCV build. The script checks the transitions with the
 Haar detector (they must contain no face) and prints how many faces it finds per segment.
@@ -49,12 +52,16 @@ class Shot:
     start: tuple[float, float, float]
     end: tuple[float, float, float]
     note: str
+    after: int = TRANSITION_FRAMES  # empty frames that follow the shot
 
 
 SHOTS = [
     Shot("astronaut", 16, (256, 220, 512), (228, 150, 300), "single smiling face, slow zoom in"),
     Shot("sample3", 20, (900, 560, 1300), (1250, 540, 1300), "three smiling faces, pan right"),
     Shot("sample5", 18, (850, 450, 1100), (1100, 500, 1250), "five faces, pan"),
+    # A small (276x183) source: the passenger is seen at low resolution, as in a real cabin. The
+    # longer empty view after it lets the fear monitor see the passenger leave (alert cleared).
+    Shot("fearful", 24, (138, 92, 244), (133, 98, 200), "one fearful face, slow zoom in", 14),
 ]
 
 
@@ -123,7 +130,9 @@ def shot_frames(photo: np.ndarray, shot: Shot) -> list[np.ndarray]:
     return frames
 
 
-def transition_frames(last: np.ndarray, seed: int) -> list[np.ndarray]:
+def transition_frames(
+    last: np.ndarray, seed: int, count: int = TRANSITION_FRAMES
+) -> list[np.ndarray]:
     """Defocus and dim the last frame: a camera losing the scene (no face visible).
 
     A little sensor-like noise keeps JPEG blocking on the smooth blur from forming face-like
@@ -131,9 +140,10 @@ def transition_frames(last: np.ndarray, seed: int) -> list[np.ndarray]:
     """
     rng = np.random.default_rng(seed)
     frames = []
-    for k in range(1, TRANSITION_FRAMES + 1):
+    for k in range(1, count + 1):
         sigma = 40.0 + 15.0 * k  # strong enough that Haar sees no face in the first one
-        blurred = cv2.GaussianBlur(last, (0, 0), sigma).astype(np.float32) * (1.0 - 0.2 * k)
+        dim = max(1.0 - 0.2 * k, 0.2)
+        blurred = cv2.GaussianBlur(last, (0, 0), sigma).astype(np.float32) * dim
         noisy = blurred + rng.normal(0.0, 4.0, blurred.shape).astype(np.float32)
         frames.append(np.clip(np.rint(noisy), 0, 255).astype(np.uint8))
     return frames
@@ -145,6 +155,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--faceapi", type=Path, required=True, help="face-api .tgz or package dir")
     parser.add_argument("--astronaut", type=Path, help="scikit-image .whl or astronaut.png")
+    parser.add_argument(
+        "--fearful", type=Path, required=True, help="face-api.js examples/images/fearful.jpg"
+    )
     parser.add_argument("--out", type=Path, default=root / "emotionaldan_ros/assets/demo")
     args = parser.parse_args()
 
@@ -158,10 +171,12 @@ def main() -> None:
     for shot in SHOTS:
         if shot.source == "astronaut":
             photo = load_astronaut(args.astronaut)
+        elif shot.source == "fearful":
+            photo = _decode(args.fearful.read_bytes(), str(args.fearful))
         else:
             photo = load_faceapi_photo(args.faceapi, shot.source)
         parts = [(shot_frames(photo, shot), shot.source, shot.note, True)]
-        blur = transition_frames(parts[0][0][-1], seed=index)
+        blur = transition_frames(parts[0][0][-1], seed=index, count=shot.after)
         parts.append((blur, "transition", "defocus, no face", False))
         for frames, source, note, faces in parts:
             start, found = index, []

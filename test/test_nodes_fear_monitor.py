@@ -83,3 +83,38 @@ def test_bad_parameters_rejected_at_declare_and_set():
         assert not res.successful
         assert node.set_parameters([Parameter("enter_threshold", value=0.8)])[0].successful
         assert node.monitor.params.enter_threshold == 0.8
+
+
+def test_alert_changes_are_logged_once_each():
+    from emotionaldan_ros.core.fear import PassengerState
+
+    with RosHarness() as ros:
+        node = ros.add(FearMonitorNode(context=ros.context, namespace="/cabin"))
+        lines: list[str] = []
+
+        class Log:
+            def info(self, text: str) -> None:
+                lines.append(text)
+
+        node.get_logger = Log  # type: ignore[method-assign]
+
+        def state(fear: bool, present: bool = True) -> PassengerState:
+            return PassengerState(
+                3, present, 0.9 if fear else 0.1, fear, 0.7 if fear else 1.0, "", 0.0
+            )
+
+        for s in (
+            state(False),
+            state(True),
+            state(True),
+            state(False),
+            state(True),
+            state(True, False),
+        ):
+            node._log_change(s)
+        assert lines == [
+            "passenger 3 shows fear: alert raised (speed factor 0.70 for the planner)",
+            "passenger 3 calm again: alert cleared",
+            "passenger 3 shows fear: alert raised (speed factor 0.70 for the planner)",
+            "passenger 3 left view: alert cleared",
+        ]
