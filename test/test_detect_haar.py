@@ -184,6 +184,8 @@ def test_bad_images_are_rejected(image, message):
 
 def test_demo_footage_faces_and_empty_frames():
     # The bundled footage promises faces in its photo segments and none in its transitions.
+    # Haar is the weakest detector we ship: it may miss a frame of a zoom (it misses one of the
+    # 24 fearful close-ups), so face segments need a hit in 90 % of frames, transitions in none.
     import json
 
     from emotionaldan_ros.core.sources import demo_dir
@@ -192,8 +194,13 @@ def test_demo_footage_faces_and_empty_frames():
     manifest = json.loads((folder / "manifest.json").read_text())
     detector = HaarDetector()
     for segment in manifest["segments"]:
-        step = 1 if not segment["faces"] else 6
-        for index in range(segment["first"], segment["last"] + 1, step):
-            frame = cv2.imread(str(folder / f"frame_{index:04d}.jpg"))
-            count = len(detector.detect(frame))
-            assert (count > 0) == segment["faces"], (index, count)
+        indices = range(segment["first"], segment["last"] + 1)
+        counts = [
+            len(detector.detect(cv2.imread(str(folder / f"frame_{index:04d}.jpg"))))
+            for index in indices
+        ]
+        hits = sum(count > 0 for count in counts)
+        if segment["faces"]:
+            assert hits >= 0.9 * len(counts), (segment["source"], counts)
+        else:
+            assert hits == 0, (segment["source"], counts)
