@@ -24,10 +24,30 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+# Vector extensions that change CPU inference speed by large factors (oneDNN / ONNX Runtime pick
+# kernels by them): two VMs that both call themselves "Intel(R) Xeon(R) Processor" can differ here.
+_ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "neon", "asimd")
+
+
+def cpu_features() -> str:
+    """The `_ISA_FLAGS` this CPU has, from /proc/cpuinfo ("unknown" where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                have = set(line.split(":", 1)[1].split())
+                return " ".join(f for f in _ISA_FLAGS if f in have) or "none of " + "/".join(
+                    _ISA_FLAGS
+                )
+    except OSError:
+        pass
+    return "unknown"
+
+
 def describe(packages: tuple[str, ...] = ("torch", "numpy", "opencv-python-headless")) -> dict:
     """CPU, cores, load, Python and package versions as a flat dict."""
     info: dict[str, object] = {
         "cpu": cpu_model(),
+        "isa": cpu_features(),
         "cores": len(os.sched_getaffinity(0))
         if hasattr(os, "sched_getaffinity")
         else os.cpu_count(),
