@@ -195,6 +195,20 @@ def test_no_face_in_a_flat_frame(blazeface):
     assert len(det) == 0 and det.keypoints.shape == (0, 6, 2)
 
 
+def test_default_detector_sees_every_demo_passenger_and_no_ghost():
+    # The bundled footage's manifest promises faces in its photo shots (including the fearful
+    # close-up the demo's alert depends on) and none in its transitions; the default detector,
+    # at the node's default min_face_size, must agree on every frame.
+    from emotionaldan_ros.core.sources import demo_dir
+
+    folder = demo_dir()
+    detector = create_detector("blazeface", min_face_size=24)
+    for segment in json.loads((folder / "manifest.json").read_text())["segments"]:
+        for index in range(segment["first"], segment["last"] + 1):
+            found = len(detector.detect(cv2.imread(str(folder / f"frame_{index:04d}.jpg"))))
+            assert (found > 0) == segment["faces"], (segment["source"], index, found)
+
+
 def test_registered_names_and_their_nets():
     assert [n.variant for n in create_detector("blazeface").nets] == ["full_range", "short_range"]
     assert create_detector("blazeface_short").name == "blazeface_short"
