@@ -41,6 +41,8 @@ def test_hysteresis_between_thresholds_keeps_state():
     m = FearMonitor(p)
     states = run(m, [0.9, 0.45, 0.45, 0.45, 0.2, 0.2, 0.2, 0.45])
     assert [s.fear for s in states] == [True, True, True, True, True, True, False, False]
+    # `changed` marks exactly the updates where the alert was raised or cleared.
+    assert [s.changed for s in states] == [True, False, False, False, False, False, True, False]
 
 
 def test_smoothing_is_time_constant_ema():

@@ -86,10 +86,10 @@ def test_bad_parameters_rejected_at_declare_and_set():
 
 
 def test_alert_changes_are_logged_once_each():
-    from emotionaldan_ros.core.fear import PassengerState
-
     with RosHarness() as ros:
-        node = ros.add(FearMonitorNode(context=ros.context, namespace="/cabin"))
+        node = ros.add(
+            FearMonitorNode(context=ros.context, namespace="/cabin", parameter_overrides=FAST)
+        )
         lines: list[str] = []
 
         class Log:
@@ -97,21 +97,12 @@ def test_alert_changes_are_logged_once_each():
                 lines.append(text)
 
         node.get_logger = Log  # type: ignore[method-assign]
-
-        def state(fear: bool, present: bool = True) -> PassengerState:
-            return PassengerState(
-                3, present, 0.9 if fear else 0.1, fear, 0.7 if fear else 1.0, "", 0.0
-            )
-
-        for s in (
-            state(False),
-            state(True),
-            state(True),
-            state(False),
-            state(True),
-            state(True, False),
-        ):
-            node._log_change(s)
+        # Passenger 3: calm, afraid (raised once, however long), calm (cleared), afraid, gone.
+        fear = [0.1] + [0.9] * 4 + [0.05] * 4 + [0.9] * 4
+        for k, prob in enumerate(fear):
+            node.emotion_callback(frame(100 + 0.1 * k, (3, prob)))
+        for k in range(len(fear), len(fear) + 8):
+            node.emotion_callback(frame(100 + 0.1 * k))
         assert lines == [
             "passenger 3 shows fear: alert raised (speed factor 0.70 for the planner)",
             "passenger 3 calm again: alert cleared",

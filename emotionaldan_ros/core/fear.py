@@ -72,6 +72,9 @@ class PassengerState:
     speed_factor: float
     reason: str
     stamp: float
+    # True on the update where `fear` flipped (alert raised or cleared by the hysteresis);
+    # a passenger leaving is told by `present` instead.
+    changed: bool = False
 
 
 @dataclass
@@ -164,6 +167,7 @@ class FearMonitor:
         else:
             threshold, needed = p.enter_threshold, p.enter_min_duration_s
             crossing = track.level > threshold
+        changed = False
         if not crossing:
             track.pending_since = None
         else:
@@ -172,10 +176,13 @@ class FearMonitor:
             if stamp - track.pending_since >= needed:
                 track.fear = not track.fear
                 track.pending_since = None
+                changed = True
         state = "fear" if track.fear else "calm"
         reason = f"{state}: fear level {track.level:.2f}"
         if track.pending_since is not None:
             side = "below" if track.fear else "above"
             reason += f", {side} {threshold:.2f} for {stamp - track.pending_since:.1f} s"
         factor = p.fear_speed_factor if track.fear else 1.0
-        return PassengerState(face_id, True, track.level, track.fear, factor, reason, stamp)
+        return PassengerState(
+            face_id, True, track.level, track.fear, factor, reason, stamp, changed
+        )

@@ -73,7 +73,6 @@ class FearMonitorNode(Node):
         self.diagnostics = Diagnostics(self, self.stats)
         self.alert_pub = self.create_publisher(PassengerAlert, "passenger_alert", ALERT_QOS)
         self.create_subscription(EmotionArray, "emotion", self.emotion_callback, RESULT_QOS)
-        self._afraid: set[int] = set()  # passengers whose alert is raised (for the log)
 
     def emotion_callback(self, msg: EmotionArray) -> None:
         """Update every passenger seen in this frame (and clear those who left)."""
@@ -92,7 +91,6 @@ class FearMonitorNode(Node):
             self._log_change(state)
         if self.monitor.restarts > restarts:
             self.stats.count("stream_restarts")
-            self._afraid.clear()
             self.get_logger().info("emotion stamps jumped back: stream restarted, alerts cleared")
         if self.monitor.rejected > before:
             self.stats.count("dropped_nan", self.monitor.rejected - before)
@@ -102,18 +100,14 @@ class FearMonitorNode(Node):
 
     def _log_change(self, state: PassengerState) -> None:
         """One log line when a passenger's alert is raised or cleared, or the passenger leaves."""
-        was_afraid = state.face_id in self._afraid
         if not state.present:
-            self._afraid.discard(state.face_id)
             self.get_logger().info(f"passenger {state.face_id} left view: alert cleared")
-        elif state.fear and not was_afraid:
-            self._afraid.add(state.face_id)
+        elif state.changed and state.fear:
             self.get_logger().info(
                 f"passenger {state.face_id} shows fear: alert raised "
                 f"(speed factor {state.speed_factor:.2f} for the planner)"
             )
-        elif was_afraid and not state.fear:
-            self._afraid.discard(state.face_id)
+        elif state.changed:
             self.get_logger().info(f"passenger {state.face_id} calm again: alert cleared")
 
     def _params_changed(self, params: list) -> None:
