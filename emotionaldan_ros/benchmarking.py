@@ -13,15 +13,20 @@ from pathlib import Path
 import numpy as np
 
 
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (or platform's guess)."""
+def _cpuinfo_field(*names: str) -> str | None:
+    """The value of the first /proc/cpuinfo line starting with one of `names` (None: none)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(names):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown CPU"
+    return None
+
+
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (or platform's guess)."""
+    return _cpuinfo_field("model name") or platform.processor() or "unknown CPU"
 
 
 # Vector extensions that change CPU inference speed by large factors (oneDNN / ONNX Runtime pick
@@ -31,16 +36,11 @@ _ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "neon", 
 
 def cpu_features() -> str:
     """The `_ISA_FLAGS` this CPU has, from /proc/cpuinfo ("unknown" where it cannot be read)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                have = set(line.split(":", 1)[1].split())
-                return " ".join(f for f in _ISA_FLAGS if f in have) or "none of " + "/".join(
-                    _ISA_FLAGS
-                )
-    except OSError:
-        pass
-    return "unknown"
+    flags = _cpuinfo_field("flags", "Features")
+    if flags is None:
+        return "unknown"
+    have = set(flags.split())
+    return " ".join(f for f in _ISA_FLAGS if f in have) or "none of " + "/".join(_ISA_FLAGS)
 
 
 def describe(packages: tuple[str, ...] = ("torch", "numpy", "opencv-python-headless")) -> dict:

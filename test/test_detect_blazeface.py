@@ -199,14 +199,14 @@ def test_default_detector_sees_every_demo_passenger_and_no_ghost():
     # The bundled footage's manifest promises faces in its photo shots (including the fearful
     # close-up the demo's alert depends on) and none in its transitions; the default detector,
     # at the node's default min_face_size, must agree on every frame.
-    from emotionaldan_ros.core.sources import demo_dir
+    from demo_footage import face_counts_per_segment
 
-    folder = demo_dir()
     detector = create_detector("blazeface", min_face_size=24)
-    for segment in json.loads((folder / "manifest.json").read_text())["segments"]:
-        for index in range(segment["first"], segment["last"] + 1):
-            found = len(detector.detect(cv2.imread(str(folder / f"frame_{index:04d}.jpg"))))
-            assert (found > 0) == segment["faces"], (segment["source"], index, found)
+    for segment, counts in face_counts_per_segment(detector):
+        assert all((count > 0) == segment["faces"] for count in counts), (
+            segment["source"],
+            counts,
+        )
 
 
 def test_registered_names_and_their_nets():

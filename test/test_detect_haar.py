@@ -186,19 +186,9 @@ def test_demo_footage_faces_and_empty_frames():
     # The bundled footage promises faces in its photo segments and none in its transitions.
     # Haar is the weakest detector we ship: it may miss a frame of a zoom (it misses one of the
     # 24 fearful close-ups), so face segments need a hit in 90 % of frames, transitions in none.
-    import json
+    from demo_footage import face_counts_per_segment
 
-    from emotionaldan_ros.core.sources import demo_dir
-
-    folder = demo_dir()
-    manifest = json.loads((folder / "manifest.json").read_text())
-    detector = HaarDetector()
-    for segment in manifest["segments"]:
-        indices = range(segment["first"], segment["last"] + 1)
-        counts = [
-            len(detector.detect(cv2.imread(str(folder / f"frame_{index:04d}.jpg"))))
-            for index in indices
-        ]
+    for segment, counts in face_counts_per_segment(HaarDetector()):
         hits = sum(count > 0 for count in counts)
         if segment["faces"]:
             assert hits >= 0.9 * len(counts), (segment["source"], counts)
