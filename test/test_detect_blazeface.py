@@ -152,6 +152,24 @@ def test_pytorch_graph_matches_onnx_runtime():
         GraphSpec.from_dict(bad)
 
 
+def test_prelu_has_per_channel_slopes():
+    """PRELU (MediaPipe's face mesh uses it): TFLite (1, 1, C) slopes act per NCHW channel."""
+    spec = GraphSpec.from_dict(
+        {
+            "input": 0,
+            "outputs": {"y": 2},
+            "shapes": {"0": [1, 4, 5, 3], "1": [1, 1, 3], "2": [1, 4, 5, 3]},
+            "ops": [{"op": "PRELU", "inputs": [0, 1], "outputs": [2], "options": {}}],
+        }
+    )
+    slopes = np.array([[[0.1, -0.5, 2.0]]], np.float32)
+    x = torch.randn(2, 3, 4, 5)
+    (y,) = TfliteNet(spec, {1: slopes}).eval()(x)
+    expected = torch.nn.functional.prelu(x, torch.from_numpy(slopes.reshape(3)))
+    torch.testing.assert_close(y, expected)
+    assert (y[:, 2][x[:, 2] < 0] < x[:, 2][x[:, 2] < 0]).all()  # slope 2 doubles negatives
+
+
 def test_converter_reproduces_the_shipped_model(tmp_path):
     pytest.importorskip("tflite")
     from emotionaldan_ros.core.detection.blazeface_convert import convert_tflite

@@ -2,7 +2,8 @@
 
 MediaPipe's BlazeFace `.tflite` files are small feed-forward graphs of ten operator kinds
 (2-D and depthwise convolutions, ReLU, add, pad, max-pool, bilinear resize, reshape, concat and
-the fp16 → fp32 dequantisation of their weights). `read_tflite` (conversion time only: it needs
+the fp16 → fp32 dequantisation of their weights); PReLU as well, for MediaPipe's face mesh
+(`face_landmark.tflite`: convolutions, PReLU, add, pad, max-pool). `read_tflite` (conversion time only: it needs
 the `tflite` flatbuffer schema package) turns a file into a `GraphSpec` (the operators with their
 options and shapes, JSON-serialisable) plus the constant tensors. `TfliteNet` runs a spec in
 PyTorch, NCHW, with TensorFlow's padding rules; `emotionaldan_ros.core.detection.blazeface_convert`
@@ -37,6 +38,7 @@ SUPPORTED_OPS = (
     "RESIZE_BILINEAR",
     "RESHAPE",
     "CONCATENATION",
+    "PRELU",
 )
 _ACTIVATIONS = {0: None, 1: "relu", 3: "relu6"}  # TFLite ActivationFunctionType codes
 
@@ -212,6 +214,8 @@ class TfliteNet(nn.Module):
                     value = value.transpose(0, 3, 1, 2)  # OHWI → OIHW
                 elif op["op"] == "DEPTHWISE_CONV_2D" and slot == 1:
                     value = value.transpose(3, 0, 1, 2)  # 1HWC → C1HW
+                elif op["op"] == "PRELU" and slot == 1:
+                    value = value.reshape(1, -1, 1, 1)  # per-channel slopes (1, 1, C) → NCHW
                 elif value.ndim == 4:  # an NHWC constant operand (e.g. of ADD) → NCHW
                     value = value.transpose(0, 3, 1, 2)
                 tensor = torch.from_numpy(np.ascontiguousarray(value, np.float32))
@@ -252,6 +256,8 @@ class TfliteNet(nn.Module):
                 y = self._conv(op, x, kind == "DEPTHWISE_CONV_2D")
             elif kind == "RELU":
                 y = F.relu(x)
+            elif kind == "PRELU":
+                y = torch.where(x >= 0, x, x * self._get(env, ins[1]))
             elif kind == "ADD":
                 y = x + self._get(env, ins[1])
             elif kind == "PAD":
