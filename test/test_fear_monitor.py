@@ -59,7 +59,11 @@ def test_passenger_leaving_view_is_cleared():
     assert m.update(0.4, {}) == []
     (gone,) = m.update(0.6, {})
     assert gone.face_id == 7 and not gone.present and not gone.fear and gone.speed_factor == 1.0
+    assert gone.changed  # the alert that was on is cleared by the leaving
     assert m.passengers == [] and m.speed_factor() == 1.0
+    m.update(1.0, {8: 0.1})
+    (calm_gone,) = m.update(2.0, {})
+    assert calm_gone.face_id == 8 and not calm_gone.present and not calm_gone.changed
 
 
 def test_nan_and_out_of_range_rejected_and_counted():
@@ -82,6 +86,7 @@ def test_stamps_jumping_back_restart_the_stream_instead_of_freezing_it():
     states = m.update(3.0, {1: 0.2})
     cleared = [s for s in states if not s.present]
     assert sorted(s.face_id for s in cleared) == [1, 2] and m.restarts == 1
+    assert {s.face_id: s.changed for s in cleared} == {1: True, 2: False}  # only 1 was afraid
     (one,) = [s for s in states if s.present]
     assert one.face_id == 1 and one.fear_level == pytest.approx(0.2)  # updated, not frozen
     assert not [s for s in m.update(2.5, {1: 0.3}) if not s.present]  # small jitter: ignored

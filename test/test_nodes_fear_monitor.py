@@ -98,9 +98,10 @@ def test_alert_changes_are_logged_once_each():
 
         node.get_logger = Log  # type: ignore[method-assign]
         # Passenger 3: calm, afraid (raised once, however long), calm (cleared), afraid, gone.
+        # Passenger 5, always calm, leaves too: no alert to clear.
         fear = [0.1] + [0.9] * 4 + [0.05] * 4 + [0.9] * 4
         for k, prob in enumerate(fear):
-            node.emotion_callback(frame(100 + 0.1 * k, (3, prob)))
+            node.emotion_callback(frame(100 + 0.1 * k, (3, prob), (5, 0.05)))
         for k in range(len(fear), len(fear) + 8):
             node.emotion_callback(frame(100 + 0.1 * k))
         assert lines == [
@@ -108,4 +109,5 @@ def test_alert_changes_are_logged_once_each():
             "passenger 3 calm again: alert cleared",
             "passenger 3 shows fear: alert raised (speed factor 0.70 for the planner)",
             "passenger 3 left view: alert cleared",
+            "passenger 5 left view",
         ]

@@ -72,8 +72,8 @@ class PassengerState:
     speed_factor: float
     reason: str
     stamp: float
-    # True on the update where `fear` flipped (alert raised or cleared by the hysteresis);
-    # a passenger leaving is told by `present` instead.
+    # True on the update where `fear` flipped: an alert raised or cleared by the hysteresis, or
+    # cleared because an afraid passenger left view (`present` False) or the stream restarted.
     changed: bool = False
 
 
@@ -122,8 +122,8 @@ class FearMonitor:
             # caught up with the old ones.
             self.restarts += 1
             out += [
-                PassengerState(f, False, 0.0, False, 1.0, "stream restarted", stamp)
-                for f in sorted(self._tracks)
+                PassengerState(f, False, 0.0, False, 1.0, "stream restarted", stamp, t.fear)
+                for f, t in sorted(self._tracks.items())
             ]
             self._tracks.clear()
             self._latest = stamp
@@ -146,9 +146,11 @@ class FearMonitor:
         for face_id in [
             f for f, t in self._tracks.items() if stamp - t.last_seen > p.leave_timeout_s
         ]:
-            del self._tracks[face_id]
+            gone = self._tracks.pop(face_id)
             out.append(
-                PassengerState(face_id, False, 0.0, False, 1.0, "passenger left view", stamp)
+                PassengerState(
+                    face_id, False, 0.0, False, 1.0, "passenger left view", stamp, gone.fear
+                )
             )
         return out
 

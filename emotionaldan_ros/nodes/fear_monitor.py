@@ -101,7 +101,8 @@ class FearMonitorNode(Node):
     def _log_change(self, state: PassengerState) -> None:
         """One log line when a passenger's alert is raised or cleared, or the passenger leaves."""
         if not state.present:
-            self.get_logger().info(f"passenger {state.face_id} left view: alert cleared")
+            cleared = ": alert cleared" if state.changed else ""
+            self.get_logger().info(f"passenger {state.face_id} left view{cleared}")
         elif state.changed and state.fear:
             self.get_logger().info(
                 f"passenger {state.face_id} shows fear: alert raised "

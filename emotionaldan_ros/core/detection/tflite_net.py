@@ -3,11 +3,12 @@
 MediaPipe's BlazeFace `.tflite` files are small feed-forward graphs of ten operator kinds
 (2-D and depthwise convolutions, ReLU, add, pad, max-pool, bilinear resize, reshape, concat and
 the fp16 → fp32 dequantisation of their weights); PReLU as well, for MediaPipe's face mesh
-(`face_landmark.tflite`: convolutions, PReLU, add, pad, max-pool). `read_tflite` (conversion time only: it needs
-the `tflite` flatbuffer schema package) turns a file into a `GraphSpec` (the operators with their
-options and shapes, JSON-serialisable) plus the constant tensors. `TfliteNet` runs a spec in
-PyTorch, NCHW, with TensorFlow's padding rules; `emotionaldan_ros.core.detection.blazeface_convert`
-exports it to ONNX (with the spec in the file's metadata, as a record of the graph).
+(`face_landmark.tflite`: convolutions, PReLU, add, pad, max-pool). `read_tflite` (conversion
+time only: it needs the `tflite` flatbuffer schema package) turns a file into a `GraphSpec` (the
+operators with their options and shapes, JSON-serialisable) plus the constant tensors.
+`TfliteNet` runs a spec in PyTorch, NCHW, with TensorFlow's padding rules;
+`emotionaldan_ros.core.detection.blazeface_convert` exports it to ONNX (with the spec in the
+file's metadata, as a record of the graph).
 
 Layouts: TFLite is NHWC with OHWI convolution kernels and 1HWC depthwise kernels; the module keeps
 4-D activations NCHW and converts the kernels when it is built. A reshape or concat that the
