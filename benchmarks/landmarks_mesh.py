@@ -120,7 +120,8 @@ def silhouette_jaw(points: np.ndarray, angles: np.ndarray, window: float = 8.0) 
     for t in angles:
         u = np.array([np.cos(t), np.sin(t)])
         near = np.abs(np.angle(np.exp(1j * (a - t)))) < np.radians(window)
-        out.append(centre + u * float((v[near] @ u).max()))
+        reach = ((v[near] if near.any() else v) @ u).max()
+        out.append(centre + u * float(reach))
     return np.array(out)
 
 
