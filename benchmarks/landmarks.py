@@ -64,6 +64,12 @@ def annotated_faces(data: Path) -> list[tuple[Path, np.ndarray]]:
     return out
 
 
+def matching_box(truth: np.ndarray, found: np.ndarray) -> np.ndarray | None:
+    """The (4,) box of `found` (N, 4) that overlaps the (1, 4) `truth` box best, if IoU > 0.3."""
+    iou = box_iou(truth, found)[0] if len(found) else np.zeros(0)
+    return found[int(iou.argmax())] if iou.size and iou.max() > 0.3 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print one table row per model and box kind."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -101,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         gbox = shape_box(gt[None])
         boxes["gt-box"].append(gbox[0])
         for name, det in detectors.items():
-            found = det.detect(image).boxes
-            iou = box_iou(gbox, found)[0] if len(found) else np.zeros(0)
-            boxes[name].append(found[int(iou.argmax())] if iou.size and iou.max() > 0.3 else None)
+            boxes[name].append(matching_box(gbox, det.detect(image).boxes))
 
     print(header("Landmark NME (inter-ocular) on 68-point ground truth"))
     print(f"faces: {len(faces)} ({', '.join(p.name for p, _ in faces)}); target < {TARGET}\n")

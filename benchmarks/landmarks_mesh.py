@@ -30,10 +30,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from landmarks import TARGET, annotated_faces
+from landmarks import TARGET, annotated_faces, matching_box
 
 from emotionaldan_ros.benchmarking import header
-from emotionaldan_ros.training.distill import box_iou, read_image, read_pts, shape_box
+from emotionaldan_ros.core.detection import Detector, create_detector
+from emotionaldan_ros.core.metrics import landmark_norm, nme
+from emotionaldan_ros.training.distill import read_image, read_pts, shape_box
 
 SIZE = 192  # mesh input side
 R_EYE, L_EYE = 33, 263  # mesh vertices at the outer eye corners
@@ -125,12 +127,13 @@ def silhouette_jaw(points: np.ndarray, angles: np.ndarray, window: float = 8.0) 
     return np.array(out)
 
 
-def fitting_set(mesh: FaceMesh, folder: Path, limit: int, passes: int) -> tuple[np.ndarray, ...]:
+def fitting_set(
+    mesh: FaceMesh, detector: Detector, folder: Path, limit: int, passes: int
+) -> tuple[np.ndarray, ...]:
     """Mesh points and 68-point targets (both in the ROI frame) of up to `limit` faces."""
     from emotionaldan_ros.core.backends import create_recognizer
-    from emotionaldan_ros.core.detection import create_detector
 
-    detector, teacher = create_detector("blazeface"), None
+    teacher = None
     meshes, targets, labelled = [], [], 0
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png", ".jpeg"))
     for path in images[:: max(1, len(images) // limit)][:limit]:
@@ -166,14 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jaw-rays", action="store_true", help="also score a silhouette jaw")
     args = parser.parse_args(argv)
 
-    from emotionaldan_ros.core.detection import create_detector
-
     cv2.setNumThreads(2)
     mesh = FaceMesh(args.mesh)
-    fit_mesh, fit_target = fitting_set(mesh, args.fit_data, args.fit_limit, args.passes)
+    detector = create_detector("blazeface")
+    fit_mesh, fit_target = fitting_set(mesh, detector, args.fit_data, args.fit_limit, args.passes)
     index, weight = fit_mapping(fit_mesh, fit_target, args.k)
     angles = jaw_directions(fit_mesh, fit_target)
-    detector = create_detector("blazeface")
 
     print(header("Face mesh → 68 iBUG points: NME (inter-ocular)"))
     print(f"k {args.k}, passes {args.passes}; target < {TARGET}\n")
@@ -182,24 +183,25 @@ def main(argv: list[str] | None = None) -> int:
     for path, gt in annotated_faces(args.data):
         image = read_image(path)
         gbox = shape_box(gt[None])
-        found = detector.detect(image).boxes
-        iou = box_iou(gbox, found)[0] if len(found) else np.zeros(0)
-        sources = {"ground truth": gbox[0]}
-        if iou.size and iou.max() > 0.3:
-            sources["blazeface"] = found[int(iou.argmax())]
+        sources = {
+            "ground truth": gbox[0],
+            "blazeface": matching_box(gbox, detector.detect(image).boxes),
+        }
         for source, box in sources.items():
+            if box is None:
+                print(f"| {path.name} | {source} | not found | | | |")
+                continue
             points, roi = mesh.track(image, np.asarray(box, np.float64), args.passes)
             mapped = (points[index] * weight[..., None]).sum(1)
-            inter_ocular = np.linalg.norm(gt[36] - gt[45])
-            err = np.linalg.norm(to_image(mapped, roi) - gt, axis=1) / inter_ocular
+            pred = to_image(mapped, roi)
+            per_point = np.linalg.norm(pred - gt, axis=1) / landmark_norm(gt[None])[0]
             rays = "–"
             if args.jaw_rays:
                 mapped[:17] = silhouette_jaw(points, angles)
-                rays_err = np.linalg.norm(to_image(mapped, roi) - gt, axis=1) / inter_ocular
-                rays = f"{rays_err.mean():.4f}"
+                rays = f"{nme(to_image(mapped, roi)[None], gt[None])[0]:.4f}"
             print(
-                f"| {path.name} | {source} | {err.mean():.4f} | {err[:17].mean():.3f} | "
-                f"{err[17:].mean():.3f} | {rays} |"
+                f"| {path.name} | {source} | {nme(pred[None], gt[None])[0]:.4f} | "
+                f"{per_point[:17].mean():.3f} | {per_point[17:].mean():.3f} | {rays} |"
             )
     return 0
 
