@@ -76,6 +76,11 @@ class PassengerState:
     # cleared because an afraid passenger left view (`present` False) or the stream restarted.
     changed: bool = False
 
+    @staticmethod
+    def gone(face_id: int, reason: str, stamp: float, was_afraid: bool) -> PassengerState:
+        """A passenger's track ended: no alert, full speed; `changed` if an alert was on."""
+        return PassengerState(face_id, False, 0.0, False, 1.0, reason, stamp, was_afraid)
+
 
 @dataclass
 class _Track:
@@ -122,7 +127,7 @@ class FearMonitor:
             # caught up with the old ones.
             self.restarts += 1
             out += [
-                PassengerState(f, False, 0.0, False, 1.0, "stream restarted", stamp, t.fear)
+                PassengerState.gone(f, "stream restarted", stamp, t.fear)
                 for f, t in sorted(self._tracks.items())
             ]
             self._tracks.clear()
@@ -147,11 +152,7 @@ class FearMonitor:
             f for f, t in self._tracks.items() if stamp - t.last_seen > p.leave_timeout_s
         ]:
             gone = self._tracks.pop(face_id)
-            out.append(
-                PassengerState(
-                    face_id, False, 0.0, False, 1.0, "passenger left view", stamp, gone.fear
-                )
-            )
+            out.append(PassengerState.gone(face_id, "passenger left view", stamp, gone.fear))
         return out
 
     def speed_factor(self) -> float:
